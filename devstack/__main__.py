@@ -1,0 +1,64 @@
+"""`python -m devstack`: run the whole stack in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import sys
+import time
+from types import FrameType
+
+from devstack.stack import _PR_SET_PDEATHSIG, EMBEDDED_DB, SERVICES, Stack, StackError, StackSettings
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise _Shutdown(signal.Signals(signum).name)
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    if sys.platform.startswith("linux"):
+        # When `make` (our parent) is killed, stop too, and take the children down with us.
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    signal.signal(signal.SIGINT, _raise_shutdown)
+    stack = Stack(StackSettings())
+    started = time.monotonic()
+    try:
+        if stack.embedded:
+            say(f"embedded database on {stack.mongodb_url} (data in {stack.settings.data_dir}/mongodb)")
+        else:
+            say("using MONGODB_URL; no embedded database started")
+        stack.start()
+        for name in SERVICES:
+            say(f"{name:8} {stack.url_of(name)}")
+        say(f"ready in {time.monotonic() - started:.1f}s: gateway {stack.gateway_url} (Ctrl-C to stop)")
+        while not (gone := stack.exited()):
+            time.sleep(0.5)
+        say(f"{', '.join(gone)} exited unexpectedly; stopping the stack")
+        return 1
+    except _Shutdown as signal_name:
+        say(f"{signal_name}: stopping")
+        return 0
+    except StackError as exc:
+        say(f"cannot start: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    _ = EMBEDDED_DB
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""`GET /health`: every service's readiness in one answer, 200 only when all are ready."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.settings import GatewaySettings
+from shared.errors import ServiceUnavailable, problem_response
+
+READY = "ready"
+
+
+async def service_readiness(client: httpx.AsyncClient, base_url: str, timeout: float) -> str:
+    """`ready`, `not_ready` (it answered but a dependency fails), `timeout` or `unreachable`."""
+    try:
+        response = await client.get(f"{base_url}/health/ready", timeout=timeout)
+    except httpx.TimeoutException:
+        return "timeout"
+    except httpx.TransportError:
+        return "unreachable"
+    return READY if response.status_code == 200 else "not_ready"
+
+
+def aggregate_health_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", response_model=None, summary="Readiness of every service")
+    async def health(request: Request) -> JSONResponse | dict[str, Any]:
+        settings: GatewaySettings = request.app.state.settings
+        client: httpx.AsyncClient = request.app.state.http
+        urls = settings.upstream_urls()
+        states = await asyncio.gather(
+            *(service_readiness(client, url, settings.health_check_timeout_seconds) for url in urls.values())
+        )
+        services = dict(zip(urls, states, strict=True))
+        failing = sorted(name for name, state in services.items() if state != READY)
+        if failing:
+            return problem_response(
+                ServiceUnavailable.status,
+                ServiceUnavailable.slug,
+                "Not every service is ready",
+                "not ready: " + ", ".join(failing),
+                extensions={"status": "unavailable", "services": services},
+            )
+        return {"status": "ok", "services": services}
+
+    return router

@@ -1,0 +1,1 @@
+"""The service packages; each runs as its own process."""

@@ -1,0 +1,1 @@
+"""Catalog service: products, categories, prices and stock levels."""

@@ -1,0 +1,1 @@
+"""Categories: the catalog's browsing tree, admin-managed, readable by anyone."""

@@ -1,0 +1,1 @@
+"""Order service: carts, orders, stock reservations and expiry."""

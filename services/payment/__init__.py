@@ -1,0 +1,1 @@
+"""Payment service: payments, provider calls, webhooks and refunds."""

@@ -1,0 +1,161 @@
+"""App factories: every service and the gateway are built the same way, and nothing connects at import.
+
+`create_base_app` wires what every process has (problem+json errors, request ids, JSON logs,
+metrics, health); `create_service_app` adds the MongoDB client and the owned collections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+
+from shared.db import (
+    CollectionIndexes,
+    MongoClient,
+    NotAReplicaSet,
+    assert_replica_set,
+    create_client,
+    ensure_collections,
+    ping,
+)
+from shared.errors import install_error_handlers
+from shared.health import ReadinessCheck, health_router
+from shared.logging import configure_logging, log_event
+from shared.metrics import HttpMetrics, metrics_router
+from shared.middleware import RequestContextMiddleware
+from shared.settings import CommonSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+logger = logging.getLogger("shared.app")
+
+
+def create_base_app(
+    settings: CommonSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    lifespans: Sequence[Lifespan] = (),
+    description: str = "",
+) -> FastAPI:
+    """An app with the shared error model, request context, health and metrics.
+
+    `lifespans` are entered in order at start-up and left in reverse at shutdown; they register
+    readiness checks in `app.state.readiness_checks`.
+    """
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for entered in lifespans:
+                await stack.enter_async_context(entered(app))
+            log_event(logger, "app.started", env=settings.env.value)
+            yield
+        log_event(logger, "app.stopped")
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = HttpMetrics(settings.service_name)
+    app.state.readiness_checks = {}
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.include_router(health_router())
+    app.include_router(metrics_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def add_readiness_check(app: FastAPI, name: str, check: ReadinessCheck) -> None:
+    app.state.readiness_checks[name] = check
+
+
+def redis_lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Open the Redis client when `REDIS_URL` is set and report it in readiness."""
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        settings: CommonSettings = app.state.settings
+        if not settings.redis_url:
+            app.state.redis = None
+            yield
+            return
+        redis = Redis.from_url(settings.redis_url, socket_timeout=settings.health_check_timeout_seconds)
+        app.state.redis = redis
+
+        async def check_redis() -> None:
+            await redis.ping()
+
+        add_readiness_check(app, "redis", check_redis)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return lifespan()
+
+
+def mongo_lifespan(collections: CollectionIndexes) -> Lifespan:
+    """Create the MongoDB client, check the server, and create the owned collections and indexes."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: CommonSettings = app.state.settings
+        client = create_client(settings)
+        try:
+            await _check_server(client, settings)
+            db = client[settings.mongodb_db]
+            await ensure_collections(db, collections)
+            app.state.mongo_client = client
+            app.state.db = db
+
+            async def check_mongodb() -> None:
+                await ping(client, settings.health_check_timeout_seconds)
+
+            add_readiness_check(app, "mongodb", check_mongodb)
+            yield
+        finally:
+            await client.close()
+
+    return lifespan
+
+
+async def _check_server(client: MongoClient, settings: CommonSettings) -> None:
+    """Wait for the server; production refuses one that is not a replica-set member (DESIGN §3)."""
+    try:
+        await assert_replica_set(client, settings.mongodb_startup_timeout_seconds)
+    except NotAReplicaSet:
+        if settings.is_production:
+            raise
+        logger.warning("db.standalone_server: multi-document transactions will fail on this server")
+
+
+def create_service_app(
+    settings: CommonSettings,
+    *,
+    title: str,
+    collections: CollectionIndexes,
+    routers: Sequence[APIRouter] = (),
+    lifespans: Sequence[Lifespan] = (),
+    description: str = "",
+) -> FastAPI:
+    """A service app: the base app plus MongoDB (and Redis when configured)."""
+    return create_base_app(
+        settings,
+        title=title,
+        routers=routers,
+        lifespans=[mongo_lifespan(collections), redis_lifespan, *lifespans],
+        description=description,
+    )

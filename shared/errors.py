@@ -1,0 +1,185 @@
+"""One error model for every service and the gateway: RFC 9457 problem details.
+
+Errors carry their status: services raise an `AppError` subclass and one set of handlers renders it.
+Every `type` is a stable URI reference (`/problems/<slug>`) that clients may switch on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import current_request_id
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "/problems/"
+
+logger = logging.getLogger("shared.errors")
+
+
+def problem_type(slug: str) -> str:
+    return PROBLEM_TYPE_PREFIX + slug
+
+
+class AppError(Exception):
+    """Base of every domain error; subclasses fix status, type and title."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class BadRequest(AppError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extensions)
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class ValidationFailed(AppError):
+    status, slug, title = 422, "validation-error", "Request validation failed"
+
+
+class ServiceUnavailable(AppError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class UpstreamUnavailable(AppError):
+    status, slug, title = 503, "upstream-unavailable", "Upstream service unavailable"
+
+
+class UpstreamTimeout(AppError):
+    status, slug, title = 504, "upstream-timeout", "Upstream service timed out"
+
+
+# Slugs for errors raised by the framework itself (routing, body parsing) rather than by our code.
+_HTTP_STATUS_SLUGS: dict[int, str] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """Render one problem+json response; the request id is added so support can find the logs."""
+    body: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extensions or {})
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE)
+
+
+def internal_error_response(instance: str | None = None) -> JSONResponse:
+    """The 500 answer: never any internals, only the request id to quote."""
+    return problem_response(
+        500,
+        AppError.slug,
+        AppError.title,
+        "An unexpected error occurred. Quote the request id when reporting it.",
+        instance=instance,
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Field errors without the submitted input, which may hold passwords or card data."""
+    return [
+        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        for error in errors
+    ]
+
+
+async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        ValidationFailed.status,
+        ValidationFailed.slug,
+        ValidationFailed.title,
+        "One or more fields are invalid; see `errors`.",
+        instance=request.url.path,
+        extensions={"errors": validation_errors(exc.errors())},
+    )
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    slug = _HTTP_STATUS_SLUGS.get(status, f"http-{status}")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    return problem_response(status, slug, phrase, detail, instance=request.url.path, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error leave this app as problem+json. Unhandled exceptions are caught by the
+    request-context middleware, which logs them and answers 500 without internals."""
+    app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)

@@ -1,0 +1,27 @@
+"""What the gateway tells the services about the original request, and how services trust it."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from shared.settings import CommonSettings
+
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+
+
+def from_gateway(request: Request, settings: CommonSettings) -> bool:
+    """True when the request carries the gateway's internal token (compared in constant time)."""
+    presented = request.headers.get(INTERNAL_TOKEN_HEADER, "")
+    expected = settings.internal_token.get_secret_value() if settings.internal_token else ""
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def client_ip(request: Request, settings: CommonSettings) -> str:
+    """The caller's address: the gateway's `X-Forwarded-For` when the gateway vouches for it,
+    otherwise the peer address (a caller reaching a service directly cannot spoof its IP)."""
+    forwarded = request.headers.get("x-forwarded-for", "").strip()
+    if forwarded and from_gateway(request, settings):
+        return forwarded
+    return request.client.host if request.client else ""

@@ -1,0 +1,169 @@
+"""Typed settings shared by every process, with the production rules for secrets.
+
+Sources, highest priority first: environment variables, the secrets directory (Docker/Kubernetes
+secrets, one file per setting), and `.env` (development only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+from pydantic import SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.logging import configure_logging
+
+logger = logging.getLogger("shared.settings")
+
+MIN_SECRET_LENGTH = 32
+# Values that appear in tutorials, templates and our own examples; none of them is ever a real secret.
+KNOWN_WEAK_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "secret", "password", "admin", "test", "dev", "development"}
+)
+EMBEDDED_MONGODB_PORT = 27018
+EMBEDDED_MONGODB_URL = f"mongodb://127.0.0.1:{EMBEDDED_MONGODB_PORT}/?replicaSet=secantus"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+S = TypeVar("S", bound="CommonSettings")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(RuntimeError):
+    """The configuration is unusable; the message names every offending setting."""
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why a secret value is unacceptable in production, or None when it is fine."""
+    if not value.strip():
+        return "is empty"
+    if value.strip().lower() in KNOWN_WEAK_SECRETS or "changeme" in value.lower().replace("-", ""):
+        return "is a known placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(value)) < 8:
+        return "has too few distinct characters"
+    return None
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service and the gateway read. Subclasses add their own."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, validate_default=True)
+
+    service_name: ClassVar[str] = "service"
+    # The gateway keeps no data; every other process refuses production without a real MONGODB_URL.
+    requires_mongodb: ClassVar[bool] = True
+
+    env: Environment = Environment.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    mongodb_url: str = EMBEDDED_MONGODB_URL
+    mongodb_db: str = "shop"
+    # How long start-up waits for MongoDB before giving up (an orchestrator then restarts the process).
+    mongodb_startup_timeout_seconds: float = 30.0
+    # Upper bound of one multi-document transaction, retries included (pymongo.timeout).
+    transaction_timeout_seconds: float = 10.0
+    health_check_timeout_seconds: float = 2.0
+
+    redis_url: str | None = None
+
+    # Shared by the gateway and the services: services trust forwarded client addresses only from
+    # requests that carry it, so a caller that reaches a service directly cannot spoof its IP.
+    internal_token: SecretStr | None = None
+
+    @classmethod
+    def secret_field_names(cls) -> list[str]:
+        """Every field typed as a secret: each is required and checked for strength in production."""
+        return [
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation is SecretStr or field.annotation == SecretStr | None
+        ]
+
+    @model_validator(mode="after")
+    def _enforce_environment_rules(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            self._refuse_unsafe_production()
+        else:
+            self._generate_missing_secrets()
+        return self
+
+    def _refuse_unsafe_production(self) -> None:
+        problems: list[str] = []
+        if self.requires_mongodb and "mongodb_url" not in self.model_fields_set:
+            problems.append("MONGODB_URL is required (the embedded server is never a production database)")
+        for name in self.secret_field_names():
+            value: SecretStr | None = getattr(self, name)
+            reason = "is missing" if value is None else secret_weakness(value.get_secret_value())
+            if reason:
+                problems.append(f"{name.upper()} {reason}")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+
+    def _generate_missing_secrets(self) -> None:
+        for name in self.secret_field_names():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, SecretStr(secrets.token_urlsafe(32)))
+                logger.warning(
+                    "settings.secret_generated",
+                    extra={"fields": {"setting": name.upper(), "env": self.env.value}},
+                )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings from the environment, `.env` (development) and the secrets directory (production).
+
+    Raises SettingsError with every problem named, instead of pydantic's raw report.
+    """
+    env = os.environ.get("ENV", Environment.DEVELOPMENT.value).strip().lower()
+    env_file = ".env" if env == Environment.DEVELOPMENT.value else None
+    try:
+        return cls(_env_file=env_file, _secrets_dir=_secrets_dir(env), **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors(include_input=False, include_url=False)]
+        raise SettingsError(f"invalid {cls.service_name} settings: " + "; ".join(problems)) from None
+
+
+def _secrets_dir(env: str) -> Path | None:
+    configured = os.environ.get("SECRETS_DIR")
+    if configured:
+        path = Path(configured)
+        if not path.is_dir():
+            raise SettingsError(f"SECRETS_DIR {configured!r} is not a directory")
+        return path
+    if env == Environment.PRODUCTION.value and DEFAULT_SECRETS_DIR.is_dir():
+        return DEFAULT_SECRETS_DIR
+    return None
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part).upper() for part in error.get("loc", ()))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def settings_or_exit(cls: type[S]) -> S:
+    """Load settings for a process entry point; a bad configuration ends the process with one clear line."""
+    configure_logging(cls.service_name, os.environ.get("LOG_LEVEL", "INFO").upper())
+    try:
+        return load_settings(cls)
+    except SettingsError as exc:
+        print(json.dumps({"level": "critical", "service": cls.service_name, "event": "settings.invalid",
+                          "detail": str(exc)}), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -85,6 +85,10 @@ class Stack:
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    child_env: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.child_env = self._build_child_env()
 
     @property
     def embedded(self) -> bool:
@@ -106,10 +110,9 @@ class Stack:
     def start(self) -> None:
         """Database first, then the services together, then the gateway; each waited for until ready."""
         self._check_ports_free()
-        self._child_env = self._build_child_env()
         try:
             if self.embedded:
-                self._start_embedded_db()
+                self.start_embedded_db()
             for name in SERVICES:
                 self.start_app(name, wait=False)
             for name in SERVICES:
@@ -152,7 +155,7 @@ class Stack:
             "--timeout-keep-alive", "5",  # idle keep-alive connections are not held open for long
             "--timeout-graceful-shutdown", "10",
         ]  # fmt: skip
-        self.processes[name] = self._spawn(name, command, self.url_of(name), {**self._child_env, **(env or {})})
+        self.processes[name] = self._spawn(name, command, self.url_of(name), {**self.child_env, **(env or {})})
         if wait:
             self.wait_ready(name)
 
@@ -170,7 +173,7 @@ class Stack:
         """Names of managed processes that are no longer running."""
         return [name for name, process in self.processes.items() if not process.running]
 
-    def _start_embedded_db(self) -> None:
+    def start_embedded_db(self) -> None:
         executable = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or shutil.which(
             "secantusd-py"
         )

@@ -3,7 +3,10 @@ transaction helper every multi-document write goes through."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -85,6 +88,10 @@ async def ensure_collections(db: Database, collections: CollectionIndexes) -> No
     log_event(logger, "db.collections_ready", collections=sorted(collections))
 
 
+class TransactionTimedOut(TimeoutError):
+    """The transaction did not finish within its time budget; it was aborted and nothing was written."""
+
+
 async def with_transaction(
     client: MongoClient,
     callback: Callable[[AsyncClientSession], Awaitable[T]],
@@ -94,27 +101,42 @@ async def with_transaction(
     """Run `callback` in one multi-document transaction and commit it.
 
     Majority write concern and snapshot read concern; transient errors (write conflicts, unknown
-    commit results) are retried by the driver with back-off until `timeout_seconds` runs out, then
-    surface as a timeout. The callback may run several times: it must only touch the database
-    through the session it is given, with no side effects and no concurrent operations.
+    commit results) are retried by the driver with back-off until `timeout_seconds` runs out. The
+    callback may run several times: it must only touch the database through the session it is
+    given, with no side effects and no concurrent operations on that session.
     """
-    async with client.start_session() as session:
+    deadline = time.monotonic() + timeout_seconds
+
+    async def bounded(session: AsyncClientSession) -> T:
         try:
-            with pymongo.timeout(timeout_seconds):
-                return await session.with_transaction(
-                    callback,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
-                    read_preference=ReadPreference.PRIMARY,
-                )
-        finally:
+            result = await callback(session)
+            if time.monotonic() >= deadline:
+                raise TransactionTimedOut(f"transaction exceeded {timeout_seconds}s before commit")
+            return result
+        except BaseException:
+            # The driver would abort under the expired deadline, which fails at once and leaves the
+            # transaction open on the server, holding its locks; abort with a fresh budget instead.
             if session.in_transaction:
                 await _abort_with_fresh_budget(session)
+            raise
+
+    async with client.start_session() as session:
+        with pymongo.timeout(timeout_seconds):
+            return await session.with_transaction(
+                bounded,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+                read_preference=ReadPreference.PRIMARY,
+            )
 
 
 async def _abort_with_fresh_budget(session: AsyncClientSession) -> None:
-    try:
+    async def abort() -> None:
         with pymongo.timeout(ABORT_TIMEOUT_SECONDS):
             await session.abort_transaction()
+
+    try:
+        # A new, empty context: pymongo.timeout only ever shortens an enclosing deadline.
+        await asyncio.create_task(abort(), context=contextvars.Context())
     except PyMongoError:
         logger.warning("db.transaction_abort_failed", exc_info=True)

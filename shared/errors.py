@@ -12,11 +12,13 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.logging import current_request_id
+from shared.db import TransactionTimedOut
+from shared.logging import current_request_id, log_event
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "/problems/"
@@ -77,6 +79,10 @@ class ValidationFailed(AppError):
 
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class DatabaseUnavailable(AppError):
+    status, slug, title = 503, "database-unavailable", "Database temporarily unavailable"
 
 
 class UpstreamUnavailable(AppError):
@@ -177,9 +183,34 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     return problem_response(status, slug, phrase, detail, instance=request.url.path, headers=exc.headers)
 
 
+# Failures that say "try again shortly", not "this request is wrong": the client gets a 503 with
+# Retry-After instead of a 500, and nothing was written (transactions abort, single writes did not ack).
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionFailure,
+    ExecutionTimeout,
+    WTimeoutError,
+    TransactionTimedOut,
+)
+RETRY_AFTER_SECONDS = "1"
+
+
+async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log_event(logger, "db.unavailable", logging.WARNING, error=type(exc).__name__, path=request.url.path)
+    return problem_response(
+        DatabaseUnavailable.status,
+        DatabaseUnavailable.slug,
+        DatabaseUnavailable.title,
+        "The request could not be completed in time; nothing was changed. Retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error leave this app as problem+json. Unhandled exceptions are caught by the
     request-context middleware, which logs them and answers 500 without internals."""
     app.add_exception_handler(AppError, _handle_app_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    for error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _handle_database_unavailable)

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.catalog.categories.router import router as categories_router
 from services.catalog.collections import COLLECTIONS
+from services.catalog.products.router import router as products_router
 from services.catalog.settings import CatalogSettings, get_settings
 from shared.app import create_service_app
 
@@ -13,5 +14,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         settings or get_settings(),
         title="Catalog service",
         collections=COLLECTIONS,
-        routers=[categories_router],
+        routers=[categories_router, products_router],
     )

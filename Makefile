@@ -1,0 +1,43 @@
+# One-command workflows. Only Python 3.11+ and make are needed; everything else is installed on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench lock clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (make PYTHON=python3.12 ...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[embedded,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the project with its pinned dependencies
+
+run: $(STAMP)  ## Run the whole stack (embedded database, four services, gateway) until Ctrl-C
+	$(BIN)/python -m devstack
+
+test: $(STAMP)  ## Run the whole test suite (starts its own stack on free ports)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## Run the benchmarks against a fresh stack (prints figures, asserts nothing)
+	$(BIN)/python -m bench
+
+lock: $(STAMP)  ## Re-pin every transitive dependency after changing pyproject.toml
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shop-backend' > requirements.lock
+
+clean:  ## Remove the virtualenv and caches (keeps the data in var/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Start one process of the stack under uvicorn, with the same flags as devstack/stack.py.
+# APP selects it (auth|catalog|order|payment|gateway); PORT defaults to 8000.
+# Any arguments replace the server (e.g. `docker run --rm -it IMAGE sh` to look around).
+set -eu
+
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
+case "${APP:-}" in
+    auth|catalog|order|payment) factory="services.${APP}.app:create_app" ;;
+    gateway) factory="gateway.app:create_app" ;;
+    *)
+        echo "entrypoint: set APP to one of auth, catalog, order, payment, gateway (got '${APP:-}')" >&2
+        exit 64
+        ;;
+esac
+
+exec python -m uvicorn --factory "$factory" \
+    --host 0.0.0.0 --port "${PORT:-8000}" \
+    --no-access-log \
+    --no-server-header \
+    --no-proxy-headers \
+    --timeout-keep-alive 5 \
+    --timeout-graceful-shutdown 10

@@ -1,0 +1,1 @@
+"""Products: what the SPA browses, partners sync and orders decrement."""

@@ -1,0 +1,87 @@
+"""Session fixtures: the real stack (embedded database or MONGODB_URL, four services, gateway) on free ports.
+
+Every test session gets a fresh data directory and its own database name, so the suite can also
+run against a shared real replica set (`MONGODB_URL=... make test`) without touching other data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from devstack.stack import SERVICES, Stack, StackError, StackSettings, free_port
+from shared.db import Database, MongoClient as AsyncClient
+from pymongo import AsyncMongoClient
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
+    """Settings for a stack on fresh free ports; MONGODB_URL from the environment is honoured."""
+    names = ["gateway", *SERVICES, "embedded_mongodb"]
+    ports = dict(zip((f"{name}_port" for name in names), distinct_free_ports(len(names)), strict=True))
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "mongodb_url": os.environ.get("MONGODB_URL") or None,
+        "startup_timeout_seconds": 60,
+        **ports,
+        **overrides,
+    }
+    return StackSettings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+def log_tails(log_dir: Path, lines: int = 30) -> str:
+    parts = []
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.name} ---\n" + "\n".join(tail))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def database_name() -> str:
+    return f"test_{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, database_name: str) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    running = Stack(
+        stack_settings(root / "data"),
+        env={"ENV": "test", "MONGODB_DB": database_name, "LOG_LEVEL": "INFO"},
+        log_dir=root / "logs",
+    )
+    try:
+        running.start()
+    except StackError as exc:
+        pytest.fail(f"the stack did not start: {exc}\n{log_tails(root / 'logs')}")
+    yield running
+    running.stop()
+    if not running.embedded:
+        with MongoClient(running.mongodb_url) as client:
+            client.drop_database(database_name)
+
+
+@pytest.fixture(scope="session")
+async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
+    """Direct access to the stack's database, for building test data and checking what was stored."""
+    client: AsyncClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    yield client[database_name]
+    await client.close()

@@ -243,7 +243,9 @@ def _die_with_parent() -> None:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port now (as servers do, ignoring TIME_WAIT leftovers)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

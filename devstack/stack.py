@@ -155,7 +155,9 @@ class Stack:
             "--timeout-keep-alive", "5",  # idle keep-alive connections are not held open for long
             "--timeout-graceful-shutdown", "10",
         ]  # fmt: skip
-        self.processes[name] = self._spawn(name, command, self.url_of(name), {**self.child_env, **(env or {})})
+        self.processes[name] = self._spawn(
+            name, command, self.url_of(name), {**self.child_env, **(env or {})}
+        )
         if wait:
             self.wait_ready(name)
 
@@ -178,7 +180,9 @@ class Stack:
             "secantusd-py"
         )
         if not executable:
-            raise StackError("secantusd-py not found: install the embedded extra (pip install -e '.[embedded]')")
+            raise StackError(
+                "secantusd-py not found: install the embedded extra (pip install -e '.[embedded]')"
+            )
         storage = self.settings.data_dir / "mongodb"
         storage.mkdir(parents=True, exist_ok=True)
         command = [
@@ -201,7 +205,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT if log else None,
             start_new_session=True,  # the launcher, not the terminal, decides the shutdown order
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a kernel flag
+            preexec_fn=_die_with_parent,  # only sets a kernel flag
         )
         return ManagedProcess(name, popen, url, log)
 
@@ -223,7 +227,11 @@ class Stack:
         ports = {name: self.settings.port_of(name) for name in names}
         if self.embedded:
             ports[EMBEDDED_DB] = self.settings.embedded_mongodb_port
-        taken = [f"{name} port {port}" for name, port in ports.items() if not port_is_free(self.settings.host, port)]
+        taken = [
+            f"{name} port {port}"
+            for name, port in ports.items()
+            if not port_is_free(self.settings.host, port)
+        ]
         if taken:
             raise StackError(
                 "already in use: " + ", ".join(taken) + " (stop the other process or set e.g. GATEWAY_PORT)"

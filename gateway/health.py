@@ -15,10 +15,10 @@ from shared.errors import ServiceUnavailable, problem_response
 READY = "ready"
 
 
-async def service_readiness(client: httpx.AsyncClient, base_url: str, timeout: float) -> str:
+async def service_readiness(client: httpx.AsyncClient, base_url: str, timeout_seconds: float) -> str:
     """`ready`, `not_ready` (it answered but a dependency fails), `timeout` or `unreachable`."""
     try:
-        response = await client.get(f"{base_url}/health/ready", timeout=timeout)
+        response = await client.get(f"{base_url}/health/ready", timeout=timeout_seconds)
     except httpx.TimeoutException:
         return "timeout"
     except httpx.TransportError:

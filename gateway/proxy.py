@@ -24,13 +24,29 @@ from shared.middleware import REQUEST_ID_HEADER
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Connection-level headers (RFC 9110 §7.6.1) belong to one hop and are never forwarded.
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "proxy-connection"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
 )
 # Set by the gateway alone: whatever a client sends under these names is dropped.
 GATEWAY_OWNED = frozenset(
-    {"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
-     INTERNAL_TOKEN_HEADER.lower(), REQUEST_ID_HEADER.lower()}
+    {
+        "host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-real-ip",
+        INTERNAL_TOKEN_HEADER.lower(),
+        REQUEST_ID_HEADER.lower(),
+    }
 )
 # The gateway's own server adds these; passing the upstream's would duplicate them.
 _RESPONSE_DROPPED = HOP_BY_HOP | {"date", "server"}
@@ -108,8 +124,9 @@ async def forward(request: Request, service: str) -> Response:
 
 
 def _unavailable(service: str, exc: Exception) -> UpstreamUnavailable:
-    log_event(logger, "gateway.upstream_unavailable", logging.WARNING, upstream=service,
-              error=type(exc).__name__)
+    log_event(
+        logger, "gateway.upstream_unavailable", logging.WARNING, upstream=service, error=type(exc).__name__
+    )
     return UpstreamUnavailable(f"The {service} service is unavailable; try again shortly.")
 
 

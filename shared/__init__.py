@@ -1,1 +1,1 @@
-"""Library code that every service and the gateway share: settings, errors, logging, MongoDB, health, metrics."""
+"""Library code every service and the gateway share: settings, errors, logs, MongoDB, health, metrics."""

@@ -4,6 +4,7 @@ transaction helper every multi-document write goes through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -79,10 +80,8 @@ async def ensure_collections(db: Database, collections: CollectionIndexes) -> No
     existing = set(await db.list_collection_names())
     for name, indexes in collections.items():
         if name not in existing:
-            try:
+            with contextlib.suppress(CollectionInvalid):  # another replica created it first
                 await db.create_collection(name)
-            except CollectionInvalid:
-                pass  # another replica created it first
         if indexes:
             await db[name].create_indexes(list(indexes))
     log_event(logger, "db.collections_ready", collections=sorted(collections))

@@ -12,9 +12,9 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import TransactionTimedOut
@@ -127,7 +127,9 @@ def problem_response(
     if request_id:
         body["request_id"] = request_id
     body.update(extensions or {})
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def internal_error_response(instance: str | None = None) -> JSONResponse:
@@ -144,7 +146,11 @@ def internal_error_response(instance: str | None = None) -> JSONResponse:
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Field errors without the submitted input, which may hold passwords or card data."""
     return [
-        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
         for error in errors
     ]
 

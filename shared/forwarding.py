@@ -8,7 +8,7 @@ from fastapi import Request
 
 from shared.settings import CommonSettings
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name, not a secret
 
 
 def from_gateway(request: Request, settings: CommonSettings) -> bool:

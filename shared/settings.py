@@ -134,7 +134,7 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     env = os.environ.get("ENV", Environment.DEVELOPMENT.value).strip().lower()
     env_file = ".env" if env == Environment.DEVELOPMENT.value else None
     try:
-        return cls(_env_file=env_file, _secrets_dir=_secrets_dir(env), **overrides)  # type: ignore[call-arg]
+        return cls(_env_file=env_file, _secrets_dir=_secrets_dir(env), **overrides)
     except ValidationError as exc:
         problems = [_describe(error) for error in exc.errors(include_input=False, include_url=False)]
         raise SettingsError(f"invalid {cls.service_name} settings: " + "; ".join(problems)) from None
@@ -164,6 +164,15 @@ def settings_or_exit(cls: type[S]) -> S:
     try:
         return load_settings(cls)
     except SettingsError as exc:
-        print(json.dumps({"level": "critical", "service": cls.service_name, "event": "settings.invalid",
-                          "detail": str(exc)}), file=sys.stderr)
+        print(
+            json.dumps(
+                {
+                    "level": "critical",
+                    "service": cls.service_name,
+                    "event": "settings.invalid",
+                    "detail": str(exc),
+                }
+            ),
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from devstack.stack import SERVICES, Stack, StackError, StackSettings, free_port
-from shared.db import Database, MongoClient as AsyncClient
-from pymongo import AsyncMongoClient
+from shared.db import Database
+from shared.db import MongoClient as AsyncClient
 
 
 def distinct_free_ports(count: int) -> list[int]:
@@ -38,7 +38,7 @@ def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
         **ports,
         **overrides,
     }
-    return StackSettings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    return StackSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def log_tails(log_dir: Path, lines: int = 30) -> str:
@@ -69,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_name: str) -> Itera
     yield running
     running.stop()
     if not running.embedded:
-        with MongoClient(running.mongodb_url) as client:
+        with MongoClient[dict[str, object]](running.mongodb_url) as client:
             client.drop_database(database_name)
 
 

@@ -12,5 +12,4 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings or get_settings(),
         title="Auth service",
         collections=COLLECTIONS,
-        
     )

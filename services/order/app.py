@@ -12,5 +12,4 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         settings or get_settings(),
         title="Order service",
         collections=COLLECTIONS,
-        
     )

@@ -12,5 +12,4 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         settings or get_settings(),
         title="Payment service",
         collections=COLLECTIONS,
-        
     )

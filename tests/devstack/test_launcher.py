@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -29,7 +30,7 @@ def test_embedded_data_survives_a_restart(tmp_path: Path) -> None:
         stack = Stack(settings, log_dir=tmp_path / "logs")
         stack.start_embedded_db()
         try:
-            with MongoClient(stack.mongodb_url) as client:
+            with MongoClient[dict[str, object]](stack.mongodb_url) as client:
                 if attempt == "write":
                     client.shop.kept.insert_one({"_id": "kept", "value": 42})
                 else:
@@ -68,13 +69,13 @@ def test_sigterm_stops_the_whole_stack(tmp_path: Path) -> None:
     assert "stack: stopped" in (tmp_path / "run.log").read_text()
 
 
-def wait_for_health(url: str, launcher: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, object]:
+def wait_for_health(url: str, launcher: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert launcher.poll() is None, "the launcher exited during start-up"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-                body: dict[str, object] = json.load(response)
+                body: dict[str, Any] = json.load(response)
                 return body
         except OSError:
             time.sleep(0.2)

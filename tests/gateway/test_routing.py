@@ -70,8 +70,10 @@ def test_gateway_replaces_what_only_it_may_say() -> None:
 
 
 def test_services_trust_forwarded_addresses_only_from_the_gateway() -> None:
-    settings = OrderSettings(_env_file=None, env="test", internal_token="t" * 40)  # type: ignore[call-arg]
-    vouched = make_request({"X-Forwarded-For": "198.51.100.7", "X-Internal-Token": "t" * 40}, ("127.0.0.1", 1))
+    settings = OrderSettings(_env_file=None, env="test", internal_token="t" * 40)
+    vouched = make_request(
+        {"X-Forwarded-For": "198.51.100.7", "X-Internal-Token": "t" * 40}, ("127.0.0.1", 1)
+    )
     forged = make_request({"X-Forwarded-For": "198.51.100.7", "X-Internal-Token": "wrong"}, ("127.0.0.1", 1))
     assert client_ip(vouched, settings) == "198.51.100.7"
     assert client_ip(forged, settings) == "127.0.0.1"

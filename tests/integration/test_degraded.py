@@ -34,7 +34,9 @@ def orphaned_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
     """A catalog service on its own embedded database, which is then stopped under it."""
     root = tmp_path_factory.mktemp("orphan")
     settings = stack_settings(root / "data", mongodb_url=None)
-    orphan = Stack(settings, env={"ENV": "test", "HEALTH_CHECK_TIMEOUT_SECONDS": "0.5"}, log_dir=root / "logs")
+    orphan = Stack(
+        settings, env={"ENV": "test", "HEALTH_CHECK_TIMEOUT_SECONDS": "0.5"}, log_dir=root / "logs"
+    )
     try:
         orphan.start_embedded_db()
         orphan.start_app("catalog")

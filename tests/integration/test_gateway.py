@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -62,21 +63,28 @@ async def test_unknown_path_is_problem_404_echoing_request_id(gateway: httpx.Asy
     assert body["request_id"] == "support-case-42"
 
 
-@pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 129, "quote\"inside"])
-async def test_request_id_is_generated_when_missing_or_unsafe(gateway: httpx.AsyncClient, sent: str | None) -> None:
+@pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 129, 'quote"inside'])
+async def test_request_id_is_generated_when_missing_or_unsafe(
+    gateway: httpx.AsyncClient, sent: str | None
+) -> None:
     headers = {"X-Request-ID": sent} if sent else {}
     response = await gateway.get("/health", headers=headers)
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
-async def test_request_id_reaches_the_service_and_comes_back(gateway: httpx.AsyncClient, stack: Stack) -> None:
+async def test_request_id_reaches_the_service_and_comes_back(
+    gateway: httpx.AsyncClient, stack: Stack
+) -> None:
     request_id = "trace-" + ObjectId().__str__()
     response = await gateway.get("/api/v1/categories", headers={"X-Request-ID": request_id})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == request_id
     assert stack.log_dir is not None
     # The service writes its access line just after the response is sent: wait for it briefly.
-    needle = f'"service": "catalog", "event": "http.request", "logger": "shared.http", "request_id": "{request_id}"'
+    needle = (
+        '"service": "catalog", "event": "http.request", "logger": "shared.http", '
+        f'"request_id": "{request_id}"'
+    )
     for _ in range(50):
         if needle in (stack.log_dir / "catalog.log").read_text():
             break
@@ -135,14 +143,28 @@ async def test_missing_product_is_problem_404(gateway: httpx.AsyncClient) -> Non
 async def test_product_is_read_from_the_database(gateway: httpx.AsyncClient, db: Database) -> None:
     product_id = ObjectId()
     await db.products.insert_one(
-        {"_id": product_id, "sku": f"SKU-{product_id}", "name": "Tea", "description": "Green",
-         "price": {"amount": 450, "currency": "BDT"}, "stock": 7, "category": "drinks", "active": True}
+        {
+            "_id": product_id,
+            "sku": f"SKU-{product_id}",
+            "name": "Tea",
+            "description": "Green",
+            "price": {"amount": 450, "currency": "BDT"},
+            "stock": 7,
+            "category": "drinks",
+            "active": True,
+        }
     )
     response = await gateway.get(f"/api/v1/products/{product_id}")
     assert response.status_code == 200
     assert response.json() == {
-        "id": str(product_id), "sku": f"SKU-{product_id}", "name": "Tea", "description": "Green",
-        "price": {"amount": 450, "currency": "BDT"}, "stock": 7, "category": "drinks", "active": True,
+        "id": str(product_id),
+        "sku": f"SKU-{product_id}",
+        "name": "Tea",
+        "description": "Green",
+        "price": {"amount": 450, "currency": "BDT"},
+        "stock": 7,
+        "category": "drinks",
+        "active": True,
     }
 
 
@@ -157,7 +179,7 @@ async def test_categories_are_listed_from_the_database(gateway: httpx.AsyncClien
 
 
 async def test_chunked_request_body_is_streamed_to_the_service(gateway: httpx.AsyncClient) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(64):
             yield b"x" * 16384
 
@@ -169,7 +191,9 @@ async def test_chunked_request_body_is_streamed_to_the_service(gateway: httpx.As
 async def test_every_process_exposes_prometheus_metrics(gateway: httpx.AsyncClient, stack: Stack) -> None:
     await gateway.get("/health")
     text = (await gateway.get("/metrics")).text
-    assert re.search(r'http_requests_total\{method="GET",route="/health",service="gateway",status="200"\}', text)
+    assert re.search(
+        r'http_requests_total\{method="GET",route="/health",service="gateway",status="200"\}', text
+    )
     assert "http_request_duration_seconds_bucket" in text
     async with httpx.AsyncClient() as client:
         for name in SERVICES:

@@ -43,13 +43,15 @@ async def login(credentials: Credentials) -> dict[str, str]:
 
 @pytest.fixture
 def app() -> FastAPI:
-    settings = OrderSettings(_env_file=None, env="test", internal_token="x" * 40)  # type: ignore[call-arg]
+    settings = OrderSettings(_env_file=None, env="test", internal_token="x" * 40)
     return create_base_app(settings, title="errors", routers=[router])
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    )
 
 
 async def test_unhandled_error_is_500_without_internals(client: httpx.AsyncClient) -> None:

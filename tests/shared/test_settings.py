@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,19 @@ STRONG = "q7Vd2xKp9LmZ4rT8wYb3NcF6hJ1sGe5A0uQiO"
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting leaks in from the machine running the tests, and no .env is picked up."""
-    for name in ("ENV", "MONGODB_URL", "MONGODB_DB", "INTERNAL_TOKEN", "SECRETS_DIR", "LOG_LEVEL", "REDIS_URL"):
+    for name in (
+        "ENV",
+        "MONGODB_URL",
+        "MONGODB_DB",
+        "INTERNAL_TOKEN",
+        "SECRETS_DIR",
+        "LOG_LEVEL",
+        "REDIS_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 def test_production_names_every_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:

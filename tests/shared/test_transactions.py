@@ -43,7 +43,9 @@ async def collection_db(client: MongoClient, database_name: str) -> Database:
     return db
 
 
-async def test_concurrent_transactions_on_one_document_all_commit(client: MongoClient, collection_db: Database) -> None:
+async def test_concurrent_transactions_on_one_document_all_commit(
+    client: MongoClient, collection_db: Database
+) -> None:
     counter_id = ObjectId()
     await collection_db.tx_counters.insert_one({"_id": counter_id, "n": 0, "seen": []})
 
@@ -105,7 +107,9 @@ async def test_transaction_out_of_time_is_aborted_and_releases_its_locks(
     await collection_db.tx_docs.insert_one({"_id": doc_id, "v": 0})
 
     async def slow(session: AsyncClientSession) -> None:
-        await collection_db.tx_docs.update_one({"_id": doc_id}, {"$set": {"v": "from-transaction"}}, session=session)
+        await collection_db.tx_docs.update_one(
+            {"_id": doc_id}, {"$set": {"v": "from-transaction"}}, session=session
+        )
         await asyncio.sleep(1.0)  # the budget runs out while the transaction holds the document
 
     with pytest.raises((TransactionTimedOut, pymongo.errors.PyMongoError)):

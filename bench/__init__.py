@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures (throughput, latency percentiles, ratios) and assert nothing."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.settings import GatewaySettings
-from shared.errors import ServiceUnavailable, problem_response
+from shared.health import failing_names, not_ready_response
 
 READY = "ready"
 
@@ -38,14 +38,12 @@ def aggregate_health_router() -> APIRouter:
             *(service_readiness(client, url, settings.health_check_timeout_seconds) for url in urls.values())
         )
         services = dict(zip(urls, states, strict=True))
-        failing = sorted(name for name, state in services.items() if state != READY)
+        failing = failing_names(services, READY)
         if failing:
-            return problem_response(
-                ServiceUnavailable.status,
-                ServiceUnavailable.slug,
+            return not_ready_response(
                 "Not every service is ready",
                 "not ready: " + ", ".join(failing),
-                extensions={"status": "unavailable", "services": services},
+                services=services,
             )
         return {"status": "ok", "services": services}
 

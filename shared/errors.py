@@ -118,7 +118,13 @@ def problem_response(
     extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """Render one problem+json response; the request id is added so support can find the logs."""
-    body: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
+    # Extensions first, so they can never overwrite a member RFC 9457 defines.
+    body: dict[str, Any] = {
+        **(extensions or {}),
+        "type": problem_type(slug),
+        "title": title,
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     if instance:
@@ -126,7 +132,6 @@ def problem_response(
     request_id = current_request_id()
     if request_id:
         body["request_id"] = request_id
-    body.update(extensions or {})
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE
     )

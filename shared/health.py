@@ -37,6 +37,17 @@ async def run_checks(checks: Mapping[str, ReadinessCheck], timeout_seconds: floa
     return dict(zip(names, results, strict=True))
 
 
+def failing_names(results: Mapping[str, str], healthy: str) -> list[str]:
+    return sorted(name for name, result in results.items() if result != healthy)
+
+
+def not_ready_response(title: str, detail: str, **extensions: Any) -> JSONResponse:
+    """The 503 problem+json every readiness view answers with when something is not ready."""
+    return problem_response(
+        ServiceUnavailable.status, ServiceUnavailable.slug, title, detail, extensions=extensions
+    )
+
+
 def health_router() -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
 
@@ -48,14 +59,13 @@ def health_router() -> APIRouter:
     async def ready(request: Request) -> JSONResponse | dict[str, Any]:
         state = request.app.state
         results = await run_checks(state.readiness_checks, state.settings.health_check_timeout_seconds)
-        failing = sorted(name for name, result in results.items() if result != "ok")
+        failing = failing_names(results, "ok")
         if failing:
-            return problem_response(
-                ServiceUnavailable.status,
-                ServiceUnavailable.slug,
+            return not_ready_response(
                 "Not ready",
                 "failing checks: " + ", ".join(failing),
-                extensions={"service": state.settings.service_name, "checks": results},
+                service=state.settings.service_name,
+                checks=results,
             )
         return {"status": "ready", "service": state.settings.service_name, "checks": results}
 

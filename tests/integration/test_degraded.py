@@ -84,6 +84,7 @@ async def test_aggregate_health_is_503_naming_each_unready_service(degraded_gate
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
+    assert body["status"] == 503
     assert body["services"] == {
         "auth": "unreachable",
         "catalog": "timeout",

@@ -42,7 +42,7 @@ _PR_SET_PDEATHSIG = 1
 class StackSettings(BaseSettings):
     """Where the local stack listens and keeps its data (environment or `.env`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
@@ -214,6 +214,8 @@ class Stack:
         env.update(
             {
                 "MONGODB_URL": self.mongodb_url,
+                "DATA_DIR": str(self.settings.data_dir),
+                "AUTH_JWKS_URL": f"{self.url_of('auth')}/api/v1/auth/.well-known/jwks.json",
                 "PYTHONUNBUFFERED": "1",
                 "INTERNAL_TOKEN": os.environ.get("INTERNAL_TOKEN") or secrets.token_urlsafe(32),
                 **{f"{name.upper()}_SERVICE_URL": self.url_of(name) for name in SERVICES},

@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 from gateway.routing import ROUTE_PREFIXES
 from gateway.settings import GatewaySettings
 from shared.errors import UpstreamTimeout, UpstreamUnavailable
-from shared.forwarding import INTERNAL_TOKEN_HEADER
+from shared.forwarding import CAPTCHA_VERIFIED_HEADER, INTERNAL_TOKEN_HEADER
 from shared.logging import log_event
 from shared.middleware import REQUEST_ID_HEADER
 
@@ -46,6 +46,7 @@ GATEWAY_OWNED = frozenset(
         "x-real-ip",
         INTERNAL_TOKEN_HEADER.lower(),
         REQUEST_ID_HEADER.lower(),
+        CAPTCHA_VERIFIED_HEADER.lower(),
     }
 )
 # The gateway's own server adds these; passing the upstream's would duplicate them.

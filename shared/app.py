@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
+import httpx
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 
@@ -28,6 +29,7 @@ from shared.logging import configure_logging, log_event
 from shared.metrics import HttpMetrics, metrics_router
 from shared.middleware import RequestContextMiddleware
 from shared.settings import CommonSettings
+from shared.tokens import JwksKeySet, TokenVerifier
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -142,6 +144,22 @@ async def _check_server(client: MongoClient, settings: CommonSettings) -> None:
         logger.warning("db.standalone_server: multi-document transactions will fail on this server")
 
 
+@asynccontextmanager
+async def jwks_verifier_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Verify access tokens locally with the auth service's published keys (fetched on first use)."""
+    settings: CommonSettings = app.state.settings
+    timeout = httpx.Timeout(settings.health_check_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        keys = JwksKeySet(client, settings.auth_jwks_url, settings.jwks_cache_seconds)
+        app.state.token_verifier = TokenVerifier(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
+        yield
+
+
 def create_service_app(
     settings: CommonSettings,
     *,
@@ -149,13 +167,17 @@ def create_service_app(
     collections: CollectionIndexes,
     routers: Sequence[APIRouter] = (),
     lifespans: Sequence[Lifespan] = (),
+    token_verifier: Lifespan = jwks_verifier_lifespan,
     description: str = "",
 ) -> FastAPI:
-    """A service app: the base app plus MongoDB (and Redis when configured)."""
+    """A service app: the base app plus MongoDB, Redis when configured, and token verification.
+
+    `token_verifier` sets `app.state.token_verifier`; the auth service passes one that uses its own keys.
+    """
     return create_base_app(
         settings,
         title=title,
         routers=routers,
-        lifespans=[mongo_lifespan(collections), redis_lifespan, *lifespans],
+        lifespans=[mongo_lifespan(collections), redis_lifespan, token_verifier, *lifespans],
         description=description,
     )

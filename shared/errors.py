@@ -77,6 +77,19 @@ class ValidationFailed(AppError):
     status, slug, title = 422, "validation-error", "Request validation failed"
 
 
+class CaptchaRequired(AppError):
+    """The operation needs a CAPTCHA solution in `X-Captcha-Response`; nothing was done."""
+
+    status, slug, title = 428, "captcha-required", "CAPTCHA required"
+
+
+class TooManyAttempts(AppError):
+    status, slug, title = 429, "too-many-attempts", "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)}, **extensions)
+
+
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 

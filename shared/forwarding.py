@@ -9,6 +9,8 @@ from fastapi import Request
 from shared.settings import CommonSettings
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name, not a secret
+# Set by the gateway once it has verified a CAPTCHA solution for this request.
+CAPTCHA_VERIFIED_HEADER = "X-Captcha-Verified"
 
 
 def from_gateway(request: Request, settings: CommonSettings) -> bool:
@@ -16,6 +18,11 @@ def from_gateway(request: Request, settings: CommonSettings) -> bool:
     presented = request.headers.get(INTERNAL_TOKEN_HEADER, "")
     expected = settings.internal_token.get_secret_value() if settings.internal_token else ""
     return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def captcha_verified(request: Request, settings: CommonSettings) -> bool:
+    """True when the gateway vouches that this request carried a valid, unused CAPTCHA solution."""
+    return request.headers.get(CAPTCHA_VERIFIED_HEADER) == "true" and from_gateway(request, settings)
 
 
 def client_ip(request: Request, settings: CommonSettings) -> str:

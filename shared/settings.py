@@ -6,16 +6,18 @@ secrets, one file per setting), and `.env` (development only).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logging import configure_logging
@@ -60,11 +62,21 @@ def secret_weakness(value: str) -> str | None:
 class CommonSettings(BaseSettings):
     """Settings every service and the gateway read. Subclasses add their own."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, validate_default=True)
+    # Empty variables count as unset, so a copied .env.example with blank values keeps the defaults.
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, validate_default=True, env_ignore_empty=True
+    )
 
     service_name: ClassVar[str] = "service"
     # The gateway keeps no data; every other process refuses production without a real MONGODB_URL.
     requires_mongodb: ClassVar[bool] = True
+    # Secrets that may be absent even in production (checked for strength when present, never generated).
+    optional_secrets: ClassVar[frozenset[str]] = frozenset()
+
+    @staticmethod
+    def generate_secret(name: str) -> str:
+        """A development value for a missing secret; subclasses override for secrets with a format."""
+        return secrets.token_urlsafe(32)
 
     env: Environment = Environment.DEVELOPMENT
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -78,6 +90,16 @@ class CommonSettings(BaseSettings):
     health_check_timeout_seconds: float = 2.0
 
     redis_url: str | None = None
+    # Local state outside the database: generated development secrets live in DATA_DIR/dev-secrets.
+    data_dir: Path = Path("var")
+
+    # Access-token verification, shared by every service (tokens are issued by the auth service).
+    jwt_issuer: str = "shop-auth"
+    jwt_audience: str = "shop-api"
+    auth_jwks_url: str = "http://127.0.0.1:8001/api/v1/auth/.well-known/jwks.json"
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    # Tolerated clock difference between the auth service and a verifier.
+    jwt_leeway_seconds: float = Field(default=10.0, ge=0, le=60)
 
     # Shared by the gateway and the services: services trust forwarded client addresses only from
     # requests that carry it, so a caller that reaches a service directly cannot spoof its IP.
@@ -106,6 +128,8 @@ class CommonSettings(BaseSettings):
             problems.append("MONGODB_URL is required (the embedded server is never a production database)")
         for name in self.secret_field_names():
             value: SecretStr | None = getattr(self, name)
+            if value is None and name in self.optional_secrets:
+                continue
             reason = "is missing" if value is None else secret_weakness(value.get_secret_value())
             if reason:
                 problems.append(f"{name.upper()} {reason}")
@@ -114,8 +138,10 @@ class CommonSettings(BaseSettings):
 
     def _generate_missing_secrets(self) -> None:
         for name in self.secret_field_names():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, SecretStr(secrets.token_urlsafe(32)))
+            if getattr(self, name) is None and name not in self.optional_secrets:
+                path = self.data_dir / "dev-secrets" / name
+                value = persisted_dev_secret(path, functools.partial(self.generate_secret, name))
+                object.__setattr__(self, name, SecretStr(value))
                 logger.warning(
                     "settings.secret_generated",
                     extra={"fields": {"setting": name.upper(), "env": self.env.value}},
@@ -124,6 +150,26 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+
+def persisted_dev_secret(path: Path, generate: Callable[[], str]) -> str:
+    """Read a development secret from `path`, or generate and store it there (mode 0600).
+
+    Kept across restarts so sessions survive them; the first process to write wins, so processes
+    starting together agree on one value.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        candidate.write_text(generate())
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)  # atomic, and fails if another process got there first
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text()
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:

@@ -41,6 +41,27 @@ def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
     return StackSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple for tests"
+# Every test request reaches auth from 127.0.0.1, so the per-IP rules are set out of reach here
+# and tested on an auth process of their own (tests/integration/test_login_defences.py).
+AUTH_TEST_SETTINGS = {
+    "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+    "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "CAPTCHA_PROVIDER": "altcha",
+    "LOGIN_CAPTCHA_AFTER_FAILURES": "3",
+    "LOGIN_LOCKOUT_AFTER_FAILURES": "5",
+    "LOGIN_LOCKOUT_SECONDS": "60",
+    "LOGIN_IP_CAPTCHA_AFTER_FAILURES": "100000",
+    "LOGIN_IP_LOCKOUT_AFTER_FAILURES": "100000",
+    "REFRESH_REUSE_GRACE_SECONDS": "2",
+}
+
+
+def stack_env(database_name: str) -> dict[str, str]:
+    return {"ENV": "test", "MONGODB_DB": database_name, "LOG_LEVEL": "INFO", **AUTH_TEST_SETTINGS}
+
+
 def log_tails(log_dir: Path, lines: int = 30) -> str:
     parts = []
     for log in sorted(log_dir.glob("*.log")):
@@ -57,11 +78,7 @@ def database_name() -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, database_name: str) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    running = Stack(
-        stack_settings(root / "data"),
-        env={"ENV": "test", "MONGODB_DB": database_name, "LOG_LEVEL": "INFO"},
-        log_dir=root / "logs",
-    )
+    running = Stack(stack_settings(root / "data"), env=stack_env(database_name), log_dir=root / "logs")
     try:
         running.start()
     except StackError as exc:

@@ -5,11 +5,86 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import EmailStr, Field, SecretStr, field_validator
+
 from shared.settings import CommonSettings, settings_or_exit
+
+
+def generate_signing_key_pem() -> str:
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 class AuthSettings(CommonSettings):
     service_name: ClassVar[str] = "auth"
+    optional_secrets: ClassVar[frozenset[str]] = frozenset({"bootstrap_admin_password"})
+
+    # PEM (PKCS#8) Ed25519 private key that signs access tokens; held by this service alone.
+    jwt_signing_key: SecretStr | None = None
+    # Public keys (PEM, concatenated) published in the JWKS beside the signing key's: the next key
+    # during a rotation, and the previous one until the tokens it signed have expired.
+    jwt_additional_public_keys: str = ""
+    # Key of the HMAC under which refresh tokens are stored: a leaked table alone cannot be replayed.
+    jwt_refresh_secret: SecretStr | None = None
+
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    # A refresh token unused this long dies (idle); a family (one login) dies this long after login.
+    refresh_token_idle_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    refresh_token_absolute_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    # A refresh token spent this recently may be presented again (two tabs refreshing at once)
+    # without being treated as theft; beyond it, reuse revokes the whole family.
+    refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0, le=120)
+    refresh_cookie_name: str = "refresh_token"
+    refresh_cookie_path: str = "/api/v1/auth"
+    # Browsers treat http://localhost as secure, so this stays on in development too.
+    refresh_cookie_secure: bool = True
+
+    # Brute-force defences, counted per account and per client IP within a sliding window.
+    login_failure_window_seconds: int = Field(default=900, ge=60)
+    login_captcha_after_failures: int = Field(default=3, ge=0)
+    login_lockout_after_failures: int = Field(default=10, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_ip_captcha_after_failures: int = Field(default=10, ge=0)
+    login_ip_lockout_after_failures: int = Field(default=100, ge=1)
+    # off | altcha | turnstile | hcaptcha | recaptcha. The gateway verifies solutions; the auth
+    # service only decides when one is required. `off` disables every CAPTCHA demand.
+    captcha_provider: str = Field(default="off", pattern="^(off|altcha|turnstile|hcaptcha|recaptcha)$")
+    captcha_on_register: bool = False
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=19456)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    # Hashes running at once; each holds argon2_memory_cost_kib of memory.
+    password_hash_concurrency: int = Field(default=4, ge=1)
+
+    bootstrap_admin_email: EmailStr | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+    @staticmethod
+    def generate_secret(name: str) -> str:
+        if name == "jwt_signing_key":
+            return generate_signing_key_pem()
+        return CommonSettings.generate_secret(name)
+
+    @field_validator("jwt_signing_key")
+    @classmethod
+    def _must_be_ed25519(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                key = serialization.load_pem_private_key(value.get_secret_value().encode(), password=None)
+            except (ValueError, TypeError):
+                raise ValueError("must be a PEM private key (openssl genpkey -algorithm ed25519)") from None
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError("must be an Ed25519 key (openssl genpkey -algorithm ed25519)")
+        return value
+
+    @property
+    def captcha_enabled(self) -> bool:
+        return self.captcha_provider != "off"
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""Failed-login counting per account and per client IP: CAPTCHA demands and temporary lockouts."""

@@ -1,0 +1,1 @@
+"""Sessions: login, refresh-token rotation in families with reuse detection, and logout."""

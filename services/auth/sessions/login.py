@@ -1,0 +1,44 @@
+"""The login use case: brute-force checks, constant-shape password verification, a new session."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from services.auth.login_attempts.service import LoginGuard
+from services.auth.passwords.hashing import PasswordHasher
+from services.auth.sessions.errors import InvalidCredentials
+from services.auth.sessions.schemas import LoginRequest
+from services.auth.sessions.service import IssuedTokens, SessionContext, start_session
+from services.auth.users import repository as users
+from services.auth.users.service import normalize_email
+from shared.logging import log_event
+
+logger = logging.getLogger("auth.login")
+
+
+async def login(
+    ctx: SessionContext, hasher: PasswordHasher, credentials: LoginRequest, *, ip: str, captcha_ok: bool
+) -> IssuedTokens:
+    """Check the credentials and start a session; one generic 401 for every wrong credential."""
+    email = normalize_email(credentials.email)
+    now = datetime.now(UTC)
+    guard = LoginGuard(ctx.db, ctx.settings)
+    await guard.check(email, ip, now, captcha_ok=captcha_ok)
+    user = await users.find_by_email(ctx.db, email)
+    if user is None:
+        # Spend the time a real verification takes, so timing does not reveal unknown emails.
+        await hasher.verify_against_dummy(credentials.password)
+        verified = False
+    else:
+        verified = await hasher.verify(user["password_hash"], credentials.password)
+    if user is None or not verified:
+        await guard.record_failure(email, ip, now)
+        log_event(logger, "login.failed", logging.WARNING, client_ip=ip)
+        raise InvalidCredentials("The email or password is incorrect.")
+    await guard.record_success(email)
+    if hasher.needs_rehash(user["password_hash"]):
+        new_hash = await hasher.hash(credentials.password)
+        await users.replace_password_hash(ctx.db, user["_id"], user["password_hash"], new_hash, now)
+        log_event(logger, "login.password_rehashed", user_id=str(user["_id"]))
+    return await start_session(ctx, user)

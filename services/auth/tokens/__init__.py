@@ -1,0 +1,1 @@
+"""Signing keys, access tokens and the public JWKS."""

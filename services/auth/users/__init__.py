@@ -1,0 +1,1 @@
+"""Accounts: registration, profiles, roles and the bootstrap admin."""

@@ -1,0 +1,157 @@
+"""Access-token verification that every service runs locally (no call to auth per request).
+
+Tokens are EdDSA (Ed25519) JWTs issued by the auth service. The algorithm is pinned, `kid` must
+name a published key, and `exp`, `iat`, `iss`, `aud`, `sub` and `jti` are required and checked.
+Public keys come from the auth service's JWKS, cached, and refetched (at most every few seconds)
+when a token names a key not seen yet, which is how a rotated-in key is picked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+
+from shared.errors import Forbidden, Unauthorized
+from shared.logging import log_event
+
+ACCESS_TOKEN_ALGORITHM = "EdDSA"  # noqa: S105 - an algorithm name
+# RFC 9068: tells access tokens apart from any other JWT.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type
+ROLES = ("customer", "admin")
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+# An unknown kid triggers a JWKS refetch at most this often, so random kids cannot hammer auth.
+MIN_REFETCH_SECONDS = 5.0
+
+logger = logging.getLogger("shared.tokens")
+
+
+class InvalidToken(Unauthorized):
+    slug, title = "invalid-token", "Invalid or expired access token"
+
+
+class AdminRequired(Forbidden):
+    slug, title = "admin-required", "This operation needs the admin role"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    user_id: str
+    role: str
+    token_id: str
+    expires_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class KeySet(Protocol):
+    async def key_for(self, kid: str) -> Ed25519PublicKey | None: ...
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey | None:
+    """The Ed25519 key of one JWK, or None for any other kind of key (which is never trusted)."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        return None
+    key = OKPAlgorithm.from_jwk(dict(jwk))
+    return key if isinstance(key, Ed25519PublicKey) else None
+
+
+class StaticKeySet:
+    """Keys known up front: the auth service's own, or keys configured on a verifier."""
+
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+        self._keys = dict(keys)
+
+    async def key_for(self, kid: str) -> Ed25519PublicKey | None:
+        return self._keys.get(kid)
+
+
+class JwksKeySet:
+    """Keys from a JWKS URL, cached for `cache_seconds` and refetched for an unknown kid."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, cache_seconds: float) -> None:
+        self._client = client
+        self._url = url
+        self._cache_seconds = cache_seconds
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key_for(self, kid: str) -> Ed25519PublicKey | None:
+        age = time.monotonic() - self._fetched_at
+        if age > self._cache_seconds or (kid not in self._keys and age > MIN_REFETCH_SECONDS):
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at <= MIN_REFETCH_SECONDS:
+                return  # another request refreshed while this one waited
+            try:
+                response = await self._client.get(self._url)
+                response.raise_for_status()
+                published = response.json()["keys"]
+                keys = {jwk["kid"]: key for jwk in published if (key := public_key_from_jwk(jwk))}
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                # Keep the keys we have; a failed fetch must not log everybody out.
+                log_event(logger, "auth.jwks_fetch_failed", logging.WARNING, error=type(exc).__name__)
+                self._fetched_at = time.monotonic() - self._cache_seconds + MIN_REFETCH_SECONDS
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, *, issuer: str, audience: str, leeway_seconds: float) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_seconds = leeway_seconds
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid access token; InvalidToken (401) for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("The access token is malformed.") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ACCESS_TOKEN_ALGORITHM or header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("The access token is not of the expected type.")
+        key = await self.keys.key_for(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("The access token was signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ACCESS_TOKEN_ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("The access token has expired; refresh it.") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("The access token is invalid.") from exc
+        return _principal(claims)
+
+
+def _principal(claims: Mapping[str, Any]) -> Principal:
+    role, subject, token_id = claims.get("role"), claims["sub"], claims["jti"]
+    if role not in ROLES or not isinstance(subject, str) or not isinstance(token_id, str):
+        raise InvalidToken("The access token is invalid.")
+    return Principal(subject, role, token_id, datetime.fromtimestamp(claims["exp"], UTC))

@@ -1,0 +1,48 @@
+"""Small async builders for test data, all through the gateway's public API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_PASSWORD = "a long and unusual test passphrase"
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    password: str
+    id: str
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def register(
+    gateway: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    name: str = "Test User",
+) -> Account:
+    email = email or unique_email()
+    response = await gateway.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, "name": name}
+    )
+    assert response.status_code == 201, response.text
+    return Account(email, password, response.json()["id"])
+
+
+async def login(gateway: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
+    response = await gateway.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

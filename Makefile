@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench lock clean
+.PHONY: help install run test check-secrets lint format bench lock clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (make PYTHON=python3.12 ...)")'
@@ -24,7 +24,10 @@ run: $(STAMP)  ## Run the whole stack (embedded database, four services, gateway
 test: $(STAMP)  ## Run the whole test suite (starts its own stack on free ports)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff (lint and format check) and mypy
+check-secrets: $(STAMP)  ## Fail on anything that looks like a committed secret
+	$(BIN)/python -m devtools.secret_scan
+
+lint: $(STAMP) check-secrets  ## Secret scan, ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

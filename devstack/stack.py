@@ -270,6 +270,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def settings_on_free_ports(data_dir: Path, **overrides: object) -> StackSettings:
+    """Stack settings with every port free and distinct (for tests and benchmarks); ignores `.env`."""
+    names = ["gateway", *SERVICES, "embedded_mongodb"]
+    ports: set[int] = set()
+    while len(ports) < len(names):
+        ports.add(free_port())
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        **{f"{name}_port": port for name, port in zip(names, sorted(ports), strict=True)},
+        **overrides,
+    }
+    return StackSettings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
 def http_ready(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) URLs we built

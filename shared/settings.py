@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.logging import configure_logging
 
@@ -106,6 +106,18 @@ class CommonSettings(BaseSettings):
     internal_token: SecretStr | None = None
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then secret files, then `.env` (read in development only)."""
+        return init_settings, env_settings, file_secret_settings, dotenv_settings
+
+    @classmethod
     def secret_field_names(cls) -> list[str]:
         """Every field typed as a secret: each is required and checked for strength in production."""
         return [
@@ -116,13 +128,33 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_environment_rules(self) -> Self:
+        """Name every unusable secret at once, so one failed start shows the whole list."""
+        problems = self._malformed_secrets()
         if self.env is Environment.PRODUCTION:
-            self._refuse_unsafe_production()
-        else:
+            problems = self._production_problems() + problems
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.env is not Environment.PRODUCTION:
             self._generate_missing_secrets()
         return self
 
-    def _refuse_unsafe_production(self) -> None:
+    @classmethod
+    def secret_format_problem(cls, name: str, value: str) -> str | None:
+        """Why a present secret has the wrong format, or None; subclasses check secrets with a format."""
+        return None
+
+    def _malformed_secrets(self) -> list[str]:
+        problems = []
+        for name in self.secret_field_names():
+            value: SecretStr | None = getattr(self, name)
+            reason = self.secret_format_problem(name, value.get_secret_value()) if value is not None else None
+            if reason:
+                problems.append(f"{name.upper()} {reason}")
+        return problems
+
+    def _production_problems(self) -> list[str]:
         problems: list[str] = []
         if self.requires_mongodb and "mongodb_url" not in self.model_fields_set:
             problems.append("MONGODB_URL is required (the embedded server is never a production database)")
@@ -133,8 +165,7 @@ class CommonSettings(BaseSettings):
             reason = "is missing" if value is None else secret_weakness(value.get_secret_value())
             if reason:
                 problems.append(f"{name.upper()} {reason}")
-        if problems:
-            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return problems
 
     def _generate_missing_secrets(self) -> None:
         for name in self.secret_field_names():

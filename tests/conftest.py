@@ -15,30 +15,18 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
-from devstack.stack import SERVICES, Stack, StackError, StackSettings, free_port
+from devstack.stack import Stack, StackError, StackSettings, settings_on_free_ports
 from shared.db import Database
 from shared.db import MongoClient as AsyncClient
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return sorted(ports)
-
-
 def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
     """Settings for a stack on fresh free ports; MONGODB_URL from the environment is honoured."""
-    names = ["gateway", *SERVICES, "embedded_mongodb"]
-    ports = dict(zip((f"{name}_port" for name in names), distinct_free_ports(len(names)), strict=True))
-    values: dict[str, object] = {
-        "data_dir": data_dir,
+    defaults: dict[str, object] = {
         "mongodb_url": os.environ.get("MONGODB_URL") or None,
         "startup_timeout_seconds": 60,
-        **ports,
-        **overrides,
     }
-    return StackSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    return settings_on_free_ports(data_dir, **{**defaults, **overrides})
 
 
 ADMIN_EMAIL = "admin@example.com"

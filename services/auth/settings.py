@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import EmailStr, Field, SecretStr, field_validator
+from pydantic import EmailStr, Field, SecretStr
 
 from shared.settings import CommonSettings, settings_or_exit
 
@@ -70,17 +70,17 @@ class AuthSettings(CommonSettings):
             return generate_signing_key_pem()
         return CommonSettings.generate_secret(name)
 
-    @field_validator("jwt_signing_key")
     @classmethod
-    def _must_be_ed25519(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            try:
-                key = serialization.load_pem_private_key(value.get_secret_value().encode(), password=None)
-            except (ValueError, TypeError):
-                raise ValueError("must be a PEM private key (openssl genpkey -algorithm ed25519)") from None
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError("must be an Ed25519 key (openssl genpkey -algorithm ed25519)")
-        return value
+    def secret_format_problem(cls, name: str, value: str) -> str | None:
+        if name != "jwt_signing_key":
+            return None
+        try:
+            key = serialization.load_pem_private_key(value.encode(), password=None)
+        except (ValueError, TypeError):
+            return "is not a PEM private key (make one with: openssl genpkey -algorithm ed25519)"
+        if not isinstance(key, Ed25519PrivateKey):
+            return "is not an Ed25519 key (make one with: openssl genpkey -algorithm ed25519)"
+        return None
 
     @property
     def captcha_enabled(self) -> bool:

@@ -23,7 +23,7 @@ class Credentials(BaseModel):
 
 @router.get("/crash")
 async def crash() -> None:
-    raise RuntimeError("connection string mongodb://admin:hunter2@db leaked")
+    raise RuntimeError("connection string mongodb://admin:hunter2@db leaked")  # secret-scan: allow
 
 
 @router.get("/conflict")

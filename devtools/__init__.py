@@ -1,0 +1,1 @@
+"""Developer tools run by `make` and CI, never imported by the services."""

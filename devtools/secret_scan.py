@@ -129,10 +129,19 @@ def _setting_name(match: re.Match[str]) -> str:
 
 
 def _assigns_literal_secret(match: re.Match[str]) -> bool:
-    name = match["name"]
+    value = literal_value(match["value"])
+    if value.startswith("{") and value.endswith("}"):
+        # A YAML flow mapping (compose `internal_token: {file: ./secrets/internal_token}`): judge each pair.
+        pairs = (pair.partition(":") for pair in value[1:-1].split(","))
+        return any(_is_literal_secret(key.strip(), literal_value(inner)) for key, _, inner in pairs)
+    if value.startswith("[") and value.endswith("]"):
+        return False  # a YAML flow list names things (compose `secrets: [internal_token]`)
+    return _is_literal_secret(match["name"], value)
+
+
+def _is_literal_secret(name: str, value: str) -> bool:
     if not SENSITIVE_NAME.search(name) or LOCATION_NAME.search(name):
         return False
-    value = literal_value(match["value"])
     return len(value) >= MIN_LITERAL_LENGTH and not value.isdigit() and not is_placeholder(value)
 
 

@@ -113,6 +113,8 @@ SAMPLES = [
     _assignment("setup.cfg", "nagad_private_key: ", SECRET),
     _assignment("service.ini", "db_passwd = ", SECRET),
     _assignment("Dockerfile", "ENV GITHUB_TOKEN=", SECRET),
+    # A literal inside a YAML flow mapping is still a literal.
+    _assignment("docker-compose.yml", "  auth: {JWT_REFRESH_SECRET: ", SECRET, ", LOG_LEVEL: INFO}"),
     Sample("committed-env-file", ".env", "LOG_LEVEL=INFO\n", ""),
     Sample("committed-env-file", ".env.production", "LOG_LEVEL=INFO\n", ""),
 ]
@@ -166,6 +168,9 @@ def test_a_secret_is_named_by_rule_and_never_printed(
         ("docker-compose.yml", "  MONGODB_URL: mongodb://shop:${MONGO_PASSWORD}@mongodb:27017/shop\n"),
         ("docker-compose.yml", "  REDIS_URL: redis://:${REDIS_PASSWORD:?}@redis:6379/0\n"),
         ("db.py", 'URL = f"mongodb://{user}:{password}@{host}/"\n'),
+        # Compose secrets: a file reference and a list of names are structure, not values.
+        ("docker-compose.yml", "secrets:\n  internal_token: {file: ./secrets/internal_token}\n"),
+        ("docker-compose.yml", "    secrets: [internal_token, jwt_signing_key, jwt_refresh_secret]\n"),
         ("README.md", "Stripe live keys start with sk_live_ and webhook secrets with whsec_.\n"),
         # The assignment rule reads settings files only; code is covered by the token rules.
         ("settings.py", f'INTERNAL_TOKEN = "{SECRET}"\n'),

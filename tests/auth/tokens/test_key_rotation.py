@@ -27,7 +27,7 @@ def public_pem(private_pem: str) -> str:
 
 def settings(tmp_path: Path, signing: str, additional: str = "") -> AuthSettings:
     return AuthSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         env="test",
         data_dir=tmp_path,
         jwt_signing_key=signing,

@@ -39,6 +39,16 @@ async def current_user(
     return await verifier.verify(credentials.credentials)
 
 
+async def optional_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
+    """The caller when a bearer token is sent (which must then be valid), None for anonymous calls."""
+    if credentials is None:
+        return None
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
 async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
     """The caller, who must hold the admin role; 403 otherwise."""
     if not user.is_admin:
@@ -47,4 +57,5 @@ async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Princ
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]

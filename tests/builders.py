@@ -46,3 +46,27 @@ async def login(gateway: httpx.AsyncClient, email: str, password: str) -> dict[s
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def make_category(
+    gateway: httpx.AsyncClient, admin: dict[str, str], *, name: str = "Test category"
+) -> str:
+    slug = f"cat-{uuid.uuid4().hex[:10]}"
+    response = await gateway.post("/api/v1/categories", json={"slug": slug, "name": name}, headers=admin)
+    assert response.status_code == 201, response.text
+    return slug
+
+
+async def make_product(gateway: httpx.AsyncClient, admin: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sku": f"SKU-{uuid.uuid4().hex[:12]}",
+        "name": "Test product",
+        "description": "",
+        "price": {"amount": 1000, "currency": "BDT"},
+        "stock": 10,
+        **fields,
+    }
+    response = await gateway.post("/api/v1/products", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    product: dict[str, Any] = response.json()
+    return product

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from devstack.stack import Stack, StackError, StackSettings, settings_on_free_ports
 from shared.db import Database
 from shared.db import MongoClient as AsyncClient
+from tests.builders import bearer, login, register
 
 
 def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
@@ -90,3 +91,16 @@ async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
     client: AsyncClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
     yield client[database_name]
     await client.close()
+
+
+@pytest.fixture(scope="session")
+async def admin(gateway: httpx.AsyncClient) -> dict[str, str]:
+    """Authorization headers of the bootstrap admin."""
+    return bearer(await login(gateway, ADMIN_EMAIL, ADMIN_PASSWORD))
+
+
+@pytest.fixture(scope="session")
+async def customer(gateway: httpx.AsyncClient) -> dict[str, str]:
+    """Authorization headers of a freshly registered customer."""
+    account = await register(gateway)
+    return bearer(await login(gateway, account.email, account.password))

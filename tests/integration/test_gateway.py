@@ -140,34 +140,6 @@ async def test_missing_product_is_problem_404(gateway: httpx.AsyncClient) -> Non
     assert response.json()["type"] == "/problems/product-not-found"
 
 
-async def test_product_is_read_from_the_database(gateway: httpx.AsyncClient, db: Database) -> None:
-    product_id = ObjectId()
-    await db.products.insert_one(
-        {
-            "_id": product_id,
-            "sku": f"SKU-{product_id}",
-            "name": "Tea",
-            "description": "Green",
-            "price": {"amount": 450, "currency": "BDT"},
-            "stock": 7,
-            "category": "drinks",
-            "active": True,
-        }
-    )
-    response = await gateway.get(f"/api/v1/products/{product_id}")
-    assert response.status_code == 200
-    assert response.json() == {
-        "id": str(product_id),
-        "sku": f"SKU-{product_id}",
-        "name": "Tea",
-        "description": "Green",
-        "price": {"amount": 450, "currency": "BDT"},
-        "stock": 7,
-        "category": "drinks",
-        "active": True,
-    }
-
-
 async def test_categories_are_listed_from_the_database(gateway: httpx.AsyncClient, db: Database) -> None:
     slug = f"cat-{ObjectId()}"
     await db.categories.insert_one({"slug": slug, "name": "Teas"})

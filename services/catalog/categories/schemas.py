@@ -1,11 +1,20 @@
 """Wire models of categories."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from services.catalog.products.schemas import Slug
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: Slug
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class Category(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     id: str
     slug: str
     name: str

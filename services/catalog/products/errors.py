@@ -1,7 +1,23 @@
 """Errors of the products domain."""
 
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound, ValidationFailed
 
 
 class ProductNotFound(NotFound):
     slug, title = "product-not-found", "Product not found"
+
+
+class DuplicateSku(Conflict):
+    slug, title = "duplicate-sku", "A product with this SKU exists"
+
+
+class UnknownCategory(ValidationFailed):
+    slug, title = "unknown-category", "No such category"
+
+
+class StockWouldGoNegative(Conflict):
+    slug, title = "insufficient-stock", "Stock cannot go below zero"
+
+
+class InvalidCursor(ValidationFailed):
+    slug, title = "invalid-cursor", "The cursor is not valid for this listing"

@@ -1,11 +1,58 @@
 """Wire models of products."""
 
-from pydantic import BaseModel, Field
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    field_validator,
+)
+
+from shared.money import Money
+
+Sku = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), Field(examples=["TEA-GREEN-100G"])
+]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=5000)]
+ImageUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["https"])]
+Images = Annotated[list[ImageUrl], Field(max_length=10)]
+Stock = Annotated[int, Field(ge=0, le=10**9, strict=True)]
+Sort = Literal["newest", "price_asc", "price_desc", "name"]
 
 
-class Money(BaseModel):
-    amount: int = Field(description="Minor units (cents, paisa).")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price: Money
+    stock: Stock = 0
+    category: Slug | None = None
+    active: bool = True
+    images: Images = []
+
+
+class ProductPatch(BaseModel):
+    """What an admin may change; `sku`, `stock` (use stock adjustments), `version` and timestamps are not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Money | None = None
+    category: Slug | None = None
+    active: bool | None = None
+    images: Images | None = None
 
 
 class Product(BaseModel):
@@ -17,3 +64,42 @@ class Product(BaseModel):
     stock: int
     category: str | None
     active: bool
+    images: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(description="Changes on every write.")
+
+
+class ProductList(BaseModel):
+    items: list[Product]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class StockAdjustmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delta: int = Field(strict=True, ge=-(10**6), le=10**6, description="Units to add (negative to remove).")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @field_validator("delta")
+    @classmethod
+    def _changes_something(cls, delta: int) -> int:
+        if delta == 0:
+            raise ValueError("must not be zero")
+        return delta
+
+
+class StockAdjustment(BaseModel):
+    id: str
+    product_id: str
+    delta: int
+    reason: str
+    actor: str
+    at: datetime
+
+
+class StockAdjustmentResult(BaseModel):
+    product_id: str
+    stock: int
+    version: int
+    adjustment: StockAdjustment

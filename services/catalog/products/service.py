@@ -1,10 +1,29 @@
-"""Product use cases."""
+"""Product use cases: create, read, list, change, deactivate."""
 
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from services.catalog.categories import repository as categories
 from services.catalog.products import repository
-from services.catalog.products.errors import ProductNotFound
-from services.catalog.products.schemas import Money, Product
+from services.catalog.products.errors import DuplicateSku, ProductNotFound, UnknownCategory
+from services.catalog.products.listing import SORTS, ListingQuery, encode_cursor, listing_filter
+from services.catalog.products.schemas import Product, ProductCreate, ProductList, ProductPatch
+from services.catalog.products.search import name_key, search_terms
+from shared.clock import utcnow
 from shared.db import Database, Document
+from shared.errors import Conflict
 from shared.ids import to_object_id
+from shared.logging import log_event
+from shared.money import Money
+
+logger = logging.getLogger("catalog.products")
+# Optimistic retries of a patch that raced another write of the same product.
+PATCH_ATTEMPTS = 5
 
 
 def to_product(doc: Document) -> Product:
@@ -16,13 +35,102 @@ def to_product(doc: Document) -> Product:
         price=Money(**doc["price"]),
         stock=doc["stock"],
         category=doc.get("category"),
-        active=doc.get("active", True),
+        active=doc["active"],
+        images=doc.get("images", []),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        version=doc["version"],
     )
 
 
+def derived_fields(name: str, description: str, sku: str, category: str | None) -> Document:
+    """What listings sort and search on, recomputed whenever its inputs change."""
+    return {"name_key": name_key(name), "search_terms": search_terms(name, description, sku, category)}
+
+
+async def require_category(db: Database, slug: str | None) -> None:
+    if slug is not None and not await categories.category_exists(db, slug):
+        raise UnknownCategory(f"There is no category {slug!r}; create it first.")
+
+
+async def create_product(db: Database, data: ProductCreate) -> Product:
+    """Add a product to the catalog."""
+    await require_category(db, data.category)
+    now = utcnow()
+    doc: Document = {
+        "_id": ObjectId(),
+        **data.model_dump(mode="json"),
+        **derived_fields(data.name, data.description, data.sku, data.category),
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    try:
+        await repository.insert_product(db, doc)
+    except DuplicateKeyError:
+        raise DuplicateSku(f"SKU {data.sku!r} is already in the catalog.") from None
+    log_event(logger, "product.created", product_id=str(doc["_id"]), sku=data.sku)
+    return to_product(doc)
+
+
 async def get_product(db: Database, product_id: str) -> Product:
-    """One product by id, or ProductNotFound."""
-    doc = await repository.find_product(db, to_object_id(product_id))
+    """One product by id."""
+    return to_product(await _existing(db, to_object_id(product_id)))
+
+
+async def get_product_by_sku(db: Database, sku: str) -> Product:
+    """One product by SKU (how partners sync)."""
+    doc = await repository.find_by_sku(db, sku)
+    if doc is None:
+        raise ProductNotFound(f"No product with SKU {sku!r}.")
+    return to_product(doc)
+
+
+async def list_products(db: Database, query: ListingQuery, *, include_inactive: bool) -> ProductList:
+    """One page of a listing, and the cursor of the next."""
+    spec = SORTS[query.sort]
+    docs = await repository.list_products(
+        db, listing_filter(query, include_inactive=include_inactive), spec.mongo_sort(), query.limit + 1
+    )
+    page = docs[: query.limit]
+    next_cursor = encode_cursor(page[-1], query.sort) if len(docs) > query.limit else None
+    return ProductList(items=[to_product(doc) for doc in page], next_cursor=next_cursor)
+
+
+async def patch_product(db: Database, product_id: str, patch: ProductPatch) -> Product:
+    """Change what an admin may change; concurrent patches of one product never lose each other."""
+    changes = patch.model_dump(mode="json", exclude_unset=True)
+    if "category" in changes:
+        await require_category(db, changes["category"])
+    oid = to_object_id(product_id)
+    for _ in range(PATCH_ATTEMPTS):
+        current = await _existing(db, oid)
+        merged: dict[str, Any] = {**current, **changes}
+        update = {
+            **changes,
+            **derived_fields(
+                merged["name"], merged.get("description", ""), merged["sku"], merged.get("category")
+            ),
+            "updated_at": utcnow(),
+        }
+        updated = await repository.update_if_version(db, oid, current["version"], update)
+        if updated is not None:
+            log_event(logger, "product.updated", product_id=product_id, fields=sorted(changes))
+            return to_product(updated)
+    raise Conflict("The product is being changed by someone else; try again.")
+
+
+async def deactivate_product(db: Database, product_id: str) -> None:
+    """Hide a product from listings and orders, keeping it and its history (idempotent)."""
+    oid = to_object_id(product_id)
+    if await repository.deactivate(db, oid, utcnow()) is None:
+        await _existing(db, oid)  # 404 for an unknown id; an inactive one is already done
+    else:
+        log_event(logger, "product.deactivated", product_id=product_id)
+
+
+async def _existing(db: Database, product_id: ObjectId) -> Document:
+    doc = await repository.find_product(db, product_id)
     if doc is None:
         raise ProductNotFound(f"No product with id {product_id}.")
-    return to_product(doc)
+    return doc

@@ -1,0 +1,74 @@
+"""Admin stock adjustments: an atomic $inc and its history entry, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.catalog.products import repository
+from services.catalog.products.errors import ProductNotFound, StockWouldGoNegative
+from services.catalog.products.schemas import StockAdjustment, StockAdjustmentRequest, StockAdjustmentResult
+from shared.clock import utcnow
+from shared.db import MongoClient, with_transaction
+from shared.ids import to_object_id
+from shared.logging import log_event
+from shared.tokens import Principal
+
+logger = logging.getLogger("catalog.stock")
+
+
+async def adjust_stock(
+    client: MongoClient,
+    db_name: str,
+    product_id: str,
+    request: StockAdjustmentRequest,
+    actor: Principal,
+    *,
+    timeout_seconds: float,
+) -> StockAdjustmentResult:
+    """Add or remove stock with a reason; removing more than there is changes nothing (409)."""
+    db = client[db_name]
+    oid = to_object_id(product_id)
+    now = utcnow()
+    adjustment = {
+        "_id": ObjectId(),
+        "product_id": oid,
+        "delta": request.delta,
+        "reason": request.reason,
+        "actor": actor.user_id,
+        "at": now,
+    }
+
+    async def record_then_apply(session: AsyncClientSession) -> tuple[int, int]:
+        await repository.insert_adjustment(db, adjustment, session)
+        # The contended write goes last, just before commit (DESIGN §3).
+        updated = await repository.increment_stock(db, oid, request.delta, now, session)
+        if updated is None:
+            current = await repository.find_product(db, oid, session)
+            if current is None:
+                raise ProductNotFound(f"No product with id {product_id}.")
+            raise StockWouldGoNegative(
+                f"Only {current['stock']} in stock; cannot remove {-request.delta}.",
+                available=current["stock"],
+            )
+        return updated["stock"], updated["version"]
+
+    stock, version = await with_transaction(client, record_then_apply, timeout_seconds=timeout_seconds)
+    log_event(
+        logger, "stock.adjusted", product_id=product_id, delta=request.delta, stock=stock, actor=actor.user_id
+    )
+    return StockAdjustmentResult(
+        product_id=product_id,
+        stock=stock,
+        version=version,
+        adjustment=StockAdjustment(
+            id=str(adjustment["_id"]),
+            product_id=product_id,
+            delta=request.delta,
+            reason=request.reason,
+            actor=actor.user_id,
+            at=now,
+        ),
+    )

@@ -70,3 +70,18 @@ async def make_product(gateway: httpx.AsyncClient, admin: dict[str, str], **fiel
     assert response.status_code == 201, response.text
     product: dict[str, Any] = response.json()
     return product
+
+
+async def customer_headers(gateway: httpx.AsyncClient) -> dict[str, str]:
+    """A new customer, logged in: their Authorization headers."""
+    account = await register(gateway)
+    return bearer(await login(gateway, account.email, account.password))
+
+
+async def place_order(
+    gateway: httpx.AsyncClient, headers: dict[str, str], items: list[tuple[str, int]], key: str | None = None
+) -> httpx.Response:
+    body = {"items": [{"product_id": product_id, "quantity": quantity} for product_id, quantity in items]}
+    return await gateway.post(
+        "/api/v1/orders", json=body, headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex}
+    )

@@ -45,10 +45,19 @@ AUTH_TEST_SETTINGS = {
     "LOGIN_IP_LOCKOUT_AFTER_FAILURES": "100000",
     "REFRESH_REUSE_GRACE_SECONDS": "2",
 }
+# Orders keep the default 15-minute payment window; tests that need an order overdue move its
+# deadline into the past, and the reaper (sweeping twice a second here) does the rest.
+ORDER_TEST_SETTINGS = {"ORDER_EXPIRY_SWEEP_SECONDS": "0.5"}
 
 
 def stack_env(database_name: str) -> dict[str, str]:
-    return {"ENV": "test", "MONGODB_DB": database_name, "LOG_LEVEL": "INFO", **AUTH_TEST_SETTINGS}
+    return {
+        "ENV": "test",
+        "MONGODB_DB": database_name,
+        "LOG_LEVEL": "INFO",
+        **AUTH_TEST_SETTINGS,
+        **ORDER_TEST_SETTINGS,
+    }
 
 
 def log_tails(log_dir: Path, lines: int = 30) -> str:

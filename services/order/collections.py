@@ -1,13 +1,37 @@
-"""The collections the order service owns, with their indexes (created at start-up)."""
+"""The collections the order service owns, with their indexes (created at start-up).
+
+It also writes `products.stock` (owned by catalog): the one designed exception, always inside
+the same transaction as the order change that sells or returns the units (DESIGN §2).
+"""
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from shared.db import CollectionIndexes
 
-COLLECTIONS: CollectionIndexes = {
-    "carts": [IndexModel([("user_id", ASCENDING)], unique=True, name="user_unique")],
-    "orders": [
-        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_newest"),
-        IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expiry"),
-    ],
-}
+NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
+def collections(idempotency_ttl_seconds: int) -> CollectionIndexes:
+    return {
+        "carts": [],  # keyed by user id
+        "orders": [
+            IndexModel([("user_id", ASCENDING), *NEWEST], name="user_newest"),
+            IndexModel([("status", ASCENDING), *NEWEST], name="status_newest"),
+            IndexModel(NEWEST, name="newest"),
+            IndexModel([("user_id", ASCENDING), ("status", ASCENDING), *NEWEST], name="user_status_newest"),
+            # The reaper's query: unpaid orders past their deadline.
+            IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expiry"),
+        ],
+        # One per (user, key); kept at least a day (TTL), so a retried checkout has its effect once.
+        "idempotency_keys": [
+            IndexModel([("user_id", ASCENDING), ("key", ASCENDING)], unique=True, name="user_key_unique"),
+            IndexModel(
+                [("created_at", ASCENDING)], expireAfterSeconds=idempotency_ttl_seconds, name="expire"
+            ),
+        ],
+        # Events for the payment service and future consumers, written in the same transaction.
+        "outbox": [
+            IndexModel([("published_at", ASCENDING), ("created_at", ASCENDING)], name="unpublished"),
+            IndexModel([("aggregate_id", ASCENDING), ("created_at", ASCENDING)], name="by_order"),
+        ],
+    }

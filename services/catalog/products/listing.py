@@ -7,9 +7,6 @@ skip or repeat an item that existed throughout it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +16,7 @@ from bson import ObjectId
 from services.catalog.products.errors import InvalidCursor
 from services.catalog.products.schemas import Sort
 from services.catalog.products.search import search_filter
+from shared import cursors
 from shared.db import Document
 
 
@@ -99,22 +97,19 @@ def sort_key(doc: Document, spec: SortSpec) -> Any:
 
 def encode_cursor(doc: Document, sort: Sort) -> str:
     key = sort_key(doc, SORTS[sort])
-    payload = {"s": sort, "k": key.isoformat() if isinstance(key, datetime) else key, "i": str(doc["_id"])}
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+    return cursors.encode(
+        {"s": sort, "k": key.isoformat() if isinstance(key, datetime) else key, "i": str(doc["_id"])}
+    )
 
 
 def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, ObjectId]:
     """The position a cursor names, checked strictly: a forged or stale cursor is a 422, never a query."""
     try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if (
-            not isinstance(payload, dict)
-            or payload.get("s") != sort
-            or not ObjectId.is_valid(payload.get("i"))
-        ):
-            raise ValueError
+        payload = cursors.decode(cursor)
+        if payload.get("s") != sort or not ObjectId.is_valid(payload.get("i")):
+            raise ValueError("cursor of another listing")
         return _typed_key(sort, payload.get("k")), ObjectId(payload["i"])
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError):
         raise InvalidCursor(
             "The cursor is malformed or belongs to another sort; start again without it."
         ) from None

@@ -1,0 +1,1 @@
+"""Carts: one per customer, priced live from the catalog; a cart holds no stock."""

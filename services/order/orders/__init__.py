@@ -1,0 +1,1 @@
+"""Orders: atomic checkout, the life cycle state machine, expiry, and listings."""

@@ -1,0 +1,52 @@
+"""Errors of the orders domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import BadRequest, Conflict, NotFound, ValidationFailed
+
+
+class OrderNotFound(NotFound):
+    slug, title = "order-not-found", "Order not found"
+
+
+class InsufficientStock(Conflict):
+    """Names every short line with what is available, so the client can adjust in one go."""
+
+    slug, title = "insufficient-stock", "Not enough stock for some lines"
+
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        super().__init__("Some lines ask for more than is in stock; nothing was ordered.", lines=lines)
+
+
+class IllegalTransition(Conflict):
+    slug, title = "illegal-transition", "The order cannot move to that status now"
+
+
+class IdempotencyKeyRequired(BadRequest):
+    slug, title = "idempotency-key-required", "An Idempotency-Key header is required"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    slug, title = "idempotency-key-reused", "This Idempotency-Key was used with a different request"
+
+
+class UnknownProducts(ValidationFailed):
+    slug, title = "unknown-product", "Some products do not exist"
+
+
+class InactiveProducts(ValidationFailed):
+    slug, title = "product-inactive", "Some products can no longer be ordered"
+
+
+class MixedCurrencies(ValidationFailed):
+    slug, title = "mixed-currencies", "One order must be in one currency"
+
+
+class EmptyCart(ValidationFailed):
+    slug, title = "empty-cart", "The cart is empty"
+
+
+class InvalidOrderCursor(ValidationFailed):
+    slug, title = "invalid-cursor", "The cursor is not valid for this listing"

@@ -1,0 +1,127 @@
+"""Order transitions after checkout: cancel and expire (which return the stock), and fulfilment.
+
+Closing an unpaid order and returning its units happen in one transaction whose first write is
+the guarded status change: whichever of a cancel, an expiry or a payment commits first wins, the
+others find the order no longer pending, and the stock comes back exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.order.catalog import repository as catalog
+from services.order.orders import repository
+from services.order.orders.checkout import OrderContext
+from services.order.orders.errors import IllegalTransition, OrderNotFound
+from services.order.orders.events import event
+from services.order.orders.schemas import Order
+from services.order.orders.state import OrderStatus, predecessors
+from services.order.orders.views import to_order
+from shared.clock import utcnow
+from shared.db import Document, with_transaction
+from shared.ids import to_object_id
+from shared.logging import log_event
+from shared.tokens import Principal
+
+logger = logging.getLogger("order.lifecycle")
+
+SYSTEM_ACTOR = "system:reaper"
+
+
+class _NotPending(Exception):
+    """The guarded transition missed: the order is not (or no longer) pending payment."""
+
+
+def history_entry(status: OrderStatus, at: datetime, by: str, reason: str | None = None) -> Document:
+    return {"status": status.value, "at": at, "by": by, "reason": reason}
+
+
+async def close_unpaid(
+    ctx: OrderContext,
+    order_id: ObjectId,
+    target: OrderStatus,
+    actor: str,
+    *,
+    extra_filter: Document | None = None,
+    reason: str | None = None,
+) -> Document | None:
+    """Move a pending_payment order to cancelled or expired and return its stock, in one transaction.
+
+    None when the order was not pending (or did not match `extra_filter`): nothing changed.
+    """
+    now = utcnow()
+
+    async def close(session: AsyncClientSession) -> Document:
+        closed = await repository.transition(
+            ctx.db,
+            order_id,
+            [OrderStatus.PENDING_PAYMENT.value],
+            {"status": target.value, "updated_at": now},
+            history_entry(target, now, actor, reason),
+            session,
+            extra_filter,
+        )
+        if closed is None:
+            raise _NotPending
+        await repository.insert_event(
+            ctx.db, event(f"Order{target.value.capitalize()}", closed, now), session
+        )
+        for line in sorted(closed["items"], key=lambda line: line["product_id"]):
+            await catalog.return_stock(ctx.db, line["product_id"], line["quantity"], now, session)
+        return closed
+
+    try:
+        closed = await with_transaction(
+            ctx.client, close, timeout_seconds=ctx.settings.transaction_timeout_seconds
+        )
+    except _NotPending:
+        return None
+    log_event(logger, f"order.{target.value}", order_id=str(order_id), by=actor)
+    return closed
+
+
+async def cancel_order(ctx: OrderContext, order_id: str, caller: Principal) -> Order:
+    """Cancel an unpaid order (its owner or an admin) and return its stock."""
+    oid = to_object_id(order_id)
+    owner_only = None if caller.is_admin else {"user_id": caller.user_id}
+    closed = await close_unpaid(ctx, oid, OrderStatus.CANCELLED, caller.user_id, extra_filter=owner_only)
+    if closed is not None:
+        return to_order(closed)
+    current = await repository.find_order(ctx.db, oid, user_id=None if caller.is_admin else caller.user_id)
+    if current is None:
+        raise OrderNotFound(f"No order with id {order_id}.")
+    raise IllegalTransition(f"A {current['status']} order cannot be cancelled.", status=current["status"])
+
+
+async def expire_order(ctx: OrderContext, order_id: ObjectId) -> bool:
+    """Expire an overdue unpaid order and return its stock; False if it was paid, closed or not due."""
+    overdue = {"expires_at": {"$lte": utcnow()}}
+    return (
+        await close_unpaid(ctx, order_id, OrderStatus.EXPIRED, SYSTEM_ACTOR, extra_filter=overdue) is not None
+    )
+
+
+async def change_status(ctx: OrderContext, order_id: str, target: OrderStatus, admin: Principal) -> Order:
+    """An admin's fulfilment step (shipped, delivered); anything out of order is a 409."""
+    oid = to_object_id(order_id)
+    now = utcnow()
+    moved = await repository.transition(
+        ctx.db,
+        oid,
+        predecessors(target),
+        {"status": target.value, "updated_at": now},
+        history_entry(target, now, admin.user_id),
+    )
+    if moved is not None:
+        log_event(logger, f"order.{target.value}", order_id=order_id, by=admin.user_id)
+        return to_order(moved)
+    current = await repository.find_order(ctx.db, oid)
+    if current is None:
+        raise OrderNotFound(f"No order with id {order_id}.")
+    raise IllegalTransition(
+        f"A {current['status']} order cannot become {target.value}.", status=current["status"]
+    )

@@ -1,0 +1,85 @@
+"""HTTP routes of orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from services.order.orders import lifecycle, service
+from services.order.orders.checkout import OrderContext, place_order
+from services.order.orders.errors import IdempotencyKeyRequired
+from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
+from services.order.orders.service import OrderFilters
+from services.order.orders.state import OrderStatus
+from shared.deps import AdminUser, CurrentUser, Db, Mongo
+from shared.ids import OBJECT_ID_PATTERN, object_id_path
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+OrderId = Annotated[str, object_id_path("Order id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="Required: a unique value per order attempt (a UUID); retries reuse it.",
+    ),
+]
+
+
+def order_context(request: Request, client: Mongo, db: Db) -> OrderContext:
+    return OrderContext(client, db, request.app.state.settings)
+
+
+Context = Annotated[OrderContext, Depends(order_context)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Order, summary="Place an order")
+async def create_order(
+    body: PlaceOrder,
+    user: CurrentUser,
+    ctx: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Order:
+    if idempotency_key is None:
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a new UUID per order attempt).")
+    placed = await place_order(ctx, user.user_id, body, idempotency_key)
+    response.headers["Location"] = f"{router.prefix}/{placed.order.id}"
+    if placed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return placed.order
+
+
+@router.get("", response_model=OrderList, summary="List orders (your own; admins: everyone's)")
+async def list_orders(
+    user: CurrentUser,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status_filter: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    customer: Annotated[
+        str | None, Query(pattern=OBJECT_ID_PATTERN, description="Admins: one customer's.")
+    ] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> OrderList:
+    filters = OrderFilters(limit, cursor, status_filter, customer, created_from, created_to)
+    return await service.list_orders(db, user, filters)
+
+
+@router.get("/{order_id}", response_model=Order, summary="Get one order")
+async def get_order(order_id: OrderId, user: CurrentUser, db: Db) -> Order:
+    return await service.get_order(db, order_id, user)
+
+
+@router.post("/{order_id}/cancel", response_model=Order, summary="Cancel an unpaid order")
+async def cancel_order(order_id: OrderId, user: CurrentUser, ctx: Context) -> Order:
+    return await lifecycle.cancel_order(ctx, order_id, user)
+
+
+@router.post("/{order_id}/status", response_model=Order, summary="Fulfilment step (admin)")
+async def change_status(order_id: OrderId, body: StatusChange, admin: AdminUser, ctx: Context) -> Order:
+    return await lifecycle.change_status(ctx, order_id, OrderStatus(body.status), admin)

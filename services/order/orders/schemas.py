@@ -1,0 +1,79 @@
+"""Wire models of orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.order.orders.state import OrderStatus
+from shared.ids import OBJECT_ID_PATTERN
+from shared.money import Money
+
+ProductIdField = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
+
+
+class OrderLineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductIdField
+    quantity: int = Field(ge=1, strict=True)
+
+
+class PlaceOrder(BaseModel):
+    """Either explicit `items`, or `from_cart: true` to order the caller's cart. Prices are never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderLineRequest] | None = Field(default=None, min_length=1)
+    from_cart: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlaceOrder:
+        if (self.items is None) == (not self.from_cart):
+            raise ValueError("send either `items` or `from_cart: true`, not both or neither")
+        if self.items is not None:
+            ids = [line.product_id for line in self.items]
+            if len(ids) != len(set(ids)):
+                raise ValueError("each product may appear in one line only; add up the quantities")
+        return self
+
+
+class OrderLine(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class HistoryEntry(BaseModel):
+    status: OrderStatus
+    at: datetime
+    by: str
+    reason: str | None = None
+
+
+class Order(BaseModel):
+    id: str
+    user_id: str
+    status: OrderStatus
+    items: list[OrderLine]
+    total: Money
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = Field(description="When an unpaid order expires; null once paid or closed.")
+    history: list[HistoryEntry]
+
+
+class OrderList(BaseModel):
+    items: list[Order]
+    next_cursor: str | None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["shipped", "delivered"]

@@ -1,0 +1,33 @@
+"""Order documents as clients see them."""
+
+from __future__ import annotations
+
+from services.order.orders.schemas import HistoryEntry, Order, OrderLine
+from services.order.orders.state import OrderStatus
+from shared.db import Document
+from shared.money import Money
+
+
+def to_order(doc: Document) -> Order:
+    status = OrderStatus(doc["status"])
+    return Order(
+        id=str(doc["_id"]),
+        user_id=doc["user_id"],
+        status=status,
+        items=[
+            OrderLine(
+                product_id=str(line["product_id"]),
+                sku=line["sku"],
+                name=line["name"],
+                quantity=line["quantity"],
+                unit_price=Money(**line["unit_price"]),
+                line_total=Money(**line["line_total"]),
+            )
+            for line in doc["items"]
+        ],
+        total=Money(**doc["total"]),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        expires_at=doc["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
+        history=[HistoryEntry(**entry) for entry in doc["history"]],
+    )

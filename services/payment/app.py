@@ -3,13 +3,20 @@
 from fastapi import FastAPI
 
 from services.payment.collections import COLLECTIONS
+from services.payment.payments.reconciliation import reconciler_lifespan
+from services.payment.payments.router import router as payments_router
+from services.payment.providers.registry import provider_routers, providers_lifespan
 from services.payment.settings import PaymentSettings, get_settings
 from shared.app import create_service_app
 
 
 def create_app(settings: PaymentSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     return create_service_app(
-        settings or get_settings(),
+        settings,
         title="Payment service",
         collections=COLLECTIONS,
+        # Provider routes first: their fixed paths (/sandbox/..., /webhooks/...) beat /{payment_id}.
+        routers=[*provider_routers(settings), payments_router],
+        lifespans=[providers_lifespan, reconciler_lifespan],
     )

@@ -1,15 +1,46 @@
-"""The collections the payment service owns, with their indexes (created at start-up)."""
+"""The collections the payment service owns, with their indexes (created at start-up).
 
-from pymongo import ASCENDING, IndexModel
+It also changes `orders` (to paid or refunded) and `products.stock` (refund restocks), always in
+the transaction that records the provider's confirmation: the designed exceptions (DESIGN §2, §5).
+"""
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from shared.db import CollectionIndexes
 
 COLLECTIONS: CollectionIndexes = {
-    "payments": [IndexModel([("order_id", ASCENDING)], name="order")],
-    # The inbox: one document per provider event, so a duplicated webhook is recognised and ignored.
+    "payments": [
+        IndexModel([("order_id", ASCENDING)], name="order"),
+        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_newest"),
+        IndexModel(
+            [("provider", ASCENDING), ("provider_payment_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"provider_payment_id": {"$type": "string"}},
+            name="provider_payment_unique",
+        ),
+        # Reconciliation: payments still pending, oldest first.
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_age"),
+        IndexModel(
+            [("user_id", ASCENDING), ("idempotency_key", ASCENDING)], unique=True, name="user_key_unique"
+        ),
+    ],
+    # The inbox: one document per provider event, so a duplicate is recognised and ignored.
     "provider_events": [
         IndexModel(
             [("provider", ASCENDING), ("event_id", ASCENDING)], unique=True, name="provider_event_unique"
         )
     ],
+    "refunds": [
+        IndexModel([("payment_id", ASCENDING), ("created_at", ASCENDING)], name="payment"),
+        IndexModel(
+            [("payment_id", ASCENDING), ("idempotency_key", ASCENDING)], unique=True, name="key_unique"
+        ),
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_age"),
+    ],
+    # Events for consumers (PaymentSucceeded, RefundIssued, ...), written in the settling transaction.
+    "payment_outbox": [
+        IndexModel([("published_at", ASCENDING), ("created_at", ASCENDING)], name="unpublished")
+    ],
+    # The sandbox provider's own ledger (what a real provider would keep on its side).
+    "sandbox_ledger": [],
 }

@@ -3,13 +3,77 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings, settings_or_exit
+
+ProviderName = Literal["stripe", "bkash", "nagad", "sandbox"]
+# Which secrets each provider needs when it is enabled (production refuses to start without them).
+PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
+    "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
+    "bkash": ("bkash_app_secret", "bkash_password"),
+    "nagad": ("nagad_merchant_private_key",),
+    "sandbox": (),
+}
 
 
 class PaymentSettings(CommonSettings):
     service_name: ClassVar[str] = "payment"
+    optional_secrets: ClassVar[frozenset[str]] = frozenset(
+        name for names in PROVIDER_SECRETS.values() for name in names
+    )
+
+    # Providers offered to shoppers. `sandbox` is refused in production whatever this says.
+    # Written as a comma-separated list: PAYMENT_PROVIDERS=sandbox,stripe
+    payment_providers: Annotated[list[ProviderName], NoDecode] = Field(default_factory=lambda: list[ProviderName](["sandbox"]))
+    # Where the gateway is reachable by browsers and providers (callback and return URLs).
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Timeout of one provider call, and how often a failed call is retried (idempotently).
+    provider_timeout_seconds: float = Field(default=30.0, gt=0)
+    provider_max_retries: int = Field(default=2, ge=0, le=5)
+    # Reconciliation: payments pending longer than this are asked about at the provider.
+    reconcile_after_seconds: int = Field(default=600, ge=1)
+    reconcile_every_seconds: float = Field(default=60.0, gt=0)
+    reconcile_batch_size: int = Field(default=100, ge=1)
+
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Webhook signatures older than this are refused (replay protection), as Stripe's libraries do.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    bkash_base_url: str = "https://tokenized.sandbox.bka.sh/v1.2.0-beta/tokenized/checkout"
+    bkash_refund_base_url: str = "https://tokenized.sandbox.bka.sh/v2/tokenized-checkout"
+    bkash_app_key: str = ""
+    bkash_app_secret: SecretStr | None = None
+    bkash_username: str = ""
+    bkash_password: SecretStr | None = None
+
+    nagad_base_url: str = "http://sandbox.mynagad.com:10080/remote-payment-gateway-1.0/api/dfs"
+    nagad_merchant_id: str = ""
+    nagad_merchant_private_key: SecretStr | None = None
+    nagad_public_key: str = ""
+
+    @field_validator("payment_providers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    def enabled_providers(self) -> list[str]:
+        return [name for name in self.payment_providers if not (name == "sandbox" and self.is_production)]
+
+    def _production_problems(self) -> list[str]:
+        problems = super()._production_problems()
+        for provider in self.enabled_providers():
+            for name in PROVIDER_SECRETS[provider]:
+                if getattr(self, name) is None:
+                    problems.append(f"{name.upper()} is missing (the {provider} provider is enabled)")
+        return problems
 
 
 @lru_cache

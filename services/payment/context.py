@@ -1,0 +1,28 @@
+"""What the payment use cases share: the database, settings and the enabled providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.payment.payments.errors import ProviderUnavailable
+from services.payment.providers.base import PaymentProvider
+from services.payment.settings import PaymentSettings
+from shared.db import Database, MongoClient
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    client: MongoClient
+    db: Database
+    settings: PaymentSettings
+    providers: dict[str, PaymentProvider]
+
+    def provider(self, name: str) -> PaymentProvider:
+        provider = self.providers.get(name)
+        if provider is None:
+            raise ProviderUnavailable(f"The {name} provider is not offered here.")
+        return provider
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.transaction_timeout_seconds

@@ -1,0 +1,1 @@
+"""Payments: creation per provider, settlement exactly once, reconciliation."""

@@ -1,0 +1,84 @@
+"""Reconciliation: ask providers about payments and refunds left pending too long, and settle them
+through the same exactly-once path as webhooks. Safe with several replicas running it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.payment.context import PaymentContext
+from services.payment.payments import repository
+from services.payment.payments.settlement import settle
+from services.payment.providers.base import ProviderError
+from services.payment.refunds import service as refunds
+from shared.clock import utcnow
+from shared.logging import log_event
+
+logger = logging.getLogger("payment.reconciliation")
+
+
+async def reconcile(ctx: PaymentContext) -> int:
+    """One pass over stale pending payments and refunds; returns how many were settled."""
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.reconcile_after_seconds)
+    settled = 0
+    for payment in await repository.stale_pending(ctx.db, cutoff, ctx.settings.reconcile_batch_size):
+        provider = ctx.providers.get(payment["provider"])
+        if provider is None or not payment.get("provider_payment_id"):
+            continue
+        try:
+            event = await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
+        except ProviderError:
+            continue
+        if await settle(ctx, payment["provider"], event) == "applied":
+            settled += 1
+    settled += await _reconcile_refunds(ctx, cutoff)
+    if settled:
+        log_event(logger, "payment.reconciled", settled=settled)
+    return settled
+
+
+async def _reconcile_refunds(ctx: PaymentContext, cutoff: object) -> int:
+    settled = 0
+    stale = ctx.db.refunds.find({"status": "pending", "created_at": {"$lte": cutoff}})
+    async for refund in stale.limit(ctx.settings.reconcile_batch_size):
+        payment = await repository.find_payment(ctx.db, refund["payment_id"])
+        provider = ctx.providers.get(payment["provider"]) if payment else None
+        if payment is None or provider is None:
+            continue
+        try:
+            result = await provider.query_refund(
+                refunds.refund_request(payment, refund), refund.get("provider_refund_id")
+            )
+        except ProviderError:
+            continue
+        if result.state != "pending":
+            await refunds.finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
+            settled += 1
+    return settled
+
+
+async def run_reconciler(ctx: PaymentContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.reconcile_every_seconds * random.uniform(0.8, 1.2))  # noqa: S311
+        try:
+            await reconcile(ctx)
+        except Exception:
+            logger.exception("payment.reconcile_failed")
+
+
+@asynccontextmanager
+async def reconciler_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(run_reconciler(app.state.payment_context), name="payment-reconciler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

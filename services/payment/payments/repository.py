@@ -1,0 +1,78 @@
+"""Every MongoDB query on payments, the provider-event inbox and the payment outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.db import Database, Document
+
+
+async def insert_payment(db: Database, payment: Document) -> None:
+    """Insert a payment; the unique (user, key) index raises DuplicateKeyError on a retried request."""
+    await db.payments.insert_one(payment)
+
+
+async def find_payment(
+    db: Database,
+    payment_id: ObjectId,
+    *,
+    user_id: str | None = None,
+    session: AsyncClientSession | None = None,
+) -> Document | None:
+    query: Document = {"_id": payment_id}
+    if user_id is not None:
+        query["user_id"] = user_id
+    return await db.payments.find_one(query, session=session)
+
+
+async def find_by_key(db: Database, user_id: str, key: str) -> Document | None:
+    return await db.payments.find_one({"user_id": user_id, "idempotency_key": key})
+
+
+async def find_by_provider_payment(db: Database, provider: str, provider_payment_id: str) -> Document | None:
+    return await db.payments.find_one({"provider": provider, "provider_payment_id": provider_payment_id})
+
+
+async def record_created(
+    db: Database, payment_id: ObjectId, created: Document, now: datetime
+) -> Document | None:
+    return await db.payments.find_one_and_update(
+        {"_id": payment_id}, {"$set": {**created, "updated_at": now}}, return_document=ReturnDocument.AFTER
+    )
+
+
+async def move(
+    db: Database,
+    payment_id: ObjectId,
+    from_states: list[str],
+    changes: Document,
+    history_entry: Document,
+    session: AsyncClientSession | None = None,
+) -> Document | None:
+    """A guarded status change; None if the payment is in none of `from_states`."""
+    return await db.payments.find_one_and_update(
+        {"_id": payment_id, "status": {"$in": from_states}},
+        {"$set": changes, "$push": {"history": history_entry}},
+        session=session,
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def stale_pending(db: Database, older_than: datetime, limit: int) -> list[Document]:
+    cursor = db.payments.find({"status": "pending", "created_at": {"$lte": older_than}})
+    return await cursor.sort("created_at", 1).limit(limit).to_list()
+
+
+async def insert_provider_event(
+    db: Database, event: Document, session: AsyncClientSession | None = None
+) -> None:
+    """Store a provider event once; the unique (provider, event_id) index raises DuplicateKeyError."""
+    await db.provider_events.insert_one(event, session=session)
+
+
+async def insert_outbox(db: Database, event: Document, session: AsyncClientSession) -> None:
+    await db.payment_outbox.insert_one(event, session=session)

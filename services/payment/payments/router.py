@@ -1,0 +1,86 @@
+"""HTTP routes of payments and refunds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+
+from services.payment.context import PaymentContext
+from services.payment.payments import service
+from services.payment.payments.schemas import CreatePayment, Payment
+from services.payment.refunds import service as refunds
+from services.payment.refunds.schemas import CreateRefund, Refund
+from shared.deps import AdminUser, CurrentUser
+from shared.errors import BadRequest
+from shared.ids import object_id_path
+
+router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+
+PaymentId = Annotated[str, object_id_path("Payment id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", pattern=r"^[\x21-\x7e]{1,255}$", description="Required; retries reuse it."
+    ),
+]
+
+
+class IdempotencyKeyRequired(BadRequest):
+    slug, title = "idempotency-key-required", "An Idempotency-Key header is required"
+
+
+def payment_context(request: Request) -> PaymentContext:
+    ctx: PaymentContext = request.app.state.payment_context
+    return ctx
+
+
+Context = Annotated[PaymentContext, Depends(payment_context)]
+
+
+def require_key(key: str | None) -> str:
+    if key is None:
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a new UUID per attempt).")
+    return key
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Payment, summary="Pay an order")
+async def create_payment(
+    body: CreatePayment,
+    user: CurrentUser,
+    ctx: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Payment:
+    started = await service.start_payment(ctx, user.user_id, body, require_key(idempotency_key))
+    response.headers["Location"] = f"{router.prefix}/{started.payment.id}"
+    if started.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return started.payment
+
+
+@router.get("/{payment_id}", response_model=Payment, summary="Get one payment")
+async def get_payment(payment_id: PaymentId, user: CurrentUser, ctx: Context) -> Payment:
+    return await service.get_payment(ctx.db, payment_id, user)
+
+
+@router.post(
+    "/{payment_id}/refunds",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Refund,
+    summary="Refund (admin)",
+)
+async def create_refund(
+    payment_id: PaymentId,
+    body: CreateRefund,
+    admin: AdminUser,
+    ctx: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Refund:
+    requested = await refunds.request_refund(
+        ctx, payment_id, body, require_key(idempotency_key), admin.user_id
+    )
+    if requested.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return requested.refund

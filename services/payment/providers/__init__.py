@@ -1,0 +1,1 @@
+"""Payment providers behind one interface: Stripe, bKash, Nagad, and a local sandbox."""

@@ -1,0 +1,96 @@
+"""The one interface every payment provider implements, and what flows through it.
+
+Provider calls happen outside any database transaction, each with the provider's own idempotency
+key, so a retried call never charges or refunds twice. What a provider tells us (a webhook, a
+callback it verified, an answer to a query) becomes a `ProviderEvent`, which settlement applies
+exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+EventKind = Literal[
+    "payment_succeeded", "payment_failed", "payment_pending", "refund_succeeded", "refund_failed"
+]
+RefundState = Literal["pending", "succeeded", "failed"]
+
+
+class ProviderError(Exception):
+    """The provider refused or could not be reached; `retryable` says whether asking again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class InvalidNotification(Exception):
+    """A webhook or callback failed verification (signature, age, amount, reference): ignore it."""
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    payment_id: str  # ours; sent to the provider as the reference it echoes back
+    order_id: str
+    amount: int  # minor units
+    currency: str
+    idempotency_key: str  # the provider-side idempotency key for this creation
+    callback_url: str  # where a redirect-based provider sends the browser back
+
+
+@dataclass(frozen=True)
+class CreatedPayment:
+    provider_payment_id: str
+    client_secret: str | None = None  # Stripe: for the SPA's Payment Element
+    redirect_url: str | None = None  # bKash, Nagad, sandbox: where to send the shopper
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """Something the provider vouches for about one payment (or one of its refunds)."""
+
+    event_id: str  # unique per provider: the key of the inbox
+    kind: EventKind
+    provider_payment_id: str
+    amount: int | None = None
+    currency: str | None = None
+    reference: str | None = None  # our payment id, as the provider echoes it
+    provider_refund_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    refund_id: str
+    provider_payment_id: str
+    amount: int
+    currency: str
+    reason: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    provider_refund_id: str
+    state: RefundState
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def create_payment(self, request: PaymentRequest) -> CreatedPayment: ...
+
+    async def query_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        """The payment's state now, as an event (kind payment_pending when nothing is final)."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    async def query_refund(self, request: RefundRequest, provider_refund_id: str | None) -> RefundResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), "")

@@ -1,0 +1,1 @@
+"""Refunds: validated against what is refundable and restockable, applied exactly once."""

@@ -1,0 +1,167 @@
+"""Every MongoDB query on refunds, and the refund-side changes to payments, orders and stock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.db import Database, Document
+
+REFUNDABLE_PAYMENT = ["succeeded", "partially_refunded"]
+# Order states in which money can still be given back (and units returned).
+REFUNDABLE_ORDER = ["paid", "shipped", "delivered", "partially_refunded"]
+
+
+async def reserve_amount(
+    db: Database, payment_id: ObjectId, amount: int, session: AsyncClientSession
+) -> Document | None:
+    """Hold `amount` against the payment if refunded + held + amount stays within what was captured."""
+    return await db.payments.find_one_and_update(
+        {
+            "_id": payment_id,
+            "status": {"$in": REFUNDABLE_PAYMENT},
+            "$expr": {"$lte": [{"$add": ["$refunded_amount", "$refund_pending_amount", amount]}, "$amount"]},
+        },
+        {"$inc": {"refund_pending_amount": amount}},
+        session=session,
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def reserve_restock(
+    db: Database, order_id: ObjectId, product_id: ObjectId, quantity: int, session: AsyncClientSession
+) -> None:
+    await db.orders.update_one(
+        {"_id": order_id},
+        {"$inc": {"items.$[line].restock_pending": quantity}},
+        array_filters=[{"line.product_id": product_id}],
+        session=session,
+    )
+
+
+async def insert_refund(db: Database, refund: Document, session: AsyncClientSession) -> None:
+    """The unique (payment, key) index raises DuplicateKeyError for a retried request."""
+    await db.refunds.insert_one(refund, session=session)
+
+
+async def find_refund(
+    db: Database, refund_id: ObjectId, session: AsyncClientSession | None = None
+) -> Document | None:
+    return await db.refunds.find_one({"_id": refund_id}, session=session)
+
+
+async def find_by_key(db: Database, payment_id: ObjectId, key: str) -> Document | None:
+    return await db.refunds.find_one({"payment_id": payment_id, "idempotency_key": key})
+
+
+async def find_by_provider_refund(
+    db: Database, payment_id: ObjectId, provider_refund_id: str
+) -> Document | None:
+    return await db.refunds.find_one({"payment_id": payment_id, "provider_refund_id": provider_refund_id})
+
+
+async def pending_for_payment(
+    db: Database, payment_id: ObjectId, session: AsyncClientSession
+) -> list[Document]:
+    return await db.refunds.find({"payment_id": payment_id, "status": "pending"}, session=session).to_list()
+
+
+async def finish(
+    db: Database, refund_id: ObjectId, status: str, changes: Document, session: AsyncClientSession
+) -> Document | None:
+    """pending -> succeeded|failed, once."""
+    return await db.refunds.find_one_and_update(
+        {"_id": refund_id, "status": "pending"},
+        {"$set": {"status": status, **changes}},
+        session=session,
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def record_provider_refund(
+    db: Database, refund_id: ObjectId, provider_refund_id: str, now: datetime
+) -> None:
+    await db.refunds.update_one(
+        {"_id": refund_id}, {"$set": {"provider_refund_id": provider_refund_id, "updated_at": now}}
+    )
+
+
+async def book_on_payment(
+    db: Database,
+    payment_id: ObjectId,
+    amount: int,
+    succeeded: bool,
+    now: datetime,
+    session: AsyncClientSession,
+) -> Document | None:
+    """Release the hold; on success count it refunded, derive the payment's status and record it."""
+    refunded = amount if succeeded else 0
+    pipeline: list[Document] = [
+        {
+            "$set": {
+                "refund_pending_amount": {"$subtract": ["$refund_pending_amount", amount]},
+                "refunded_amount": {"$add": ["$refunded_amount", refunded]},
+                "updated_at": now,
+            }
+        }
+    ]
+    if succeeded:
+        fully = {"$gte": ["$refunded_amount", "$amount"]}
+        pipeline.append({"$set": {"status": {"$cond": [fully, "refunded", "partially_refunded"]}}})
+    booked = await db.payments.find_one_and_update(
+        {"_id": payment_id}, pipeline, session=session, return_document=ReturnDocument.AFTER
+    )
+    if booked is not None and succeeded:
+        entry = {"status": booked["status"], "at": now, "source": "refund"}
+        await db.payments.update_one({"_id": payment_id}, {"$push": {"history": entry}}, session=session)
+    return booked
+
+
+async def book_on_order(
+    db: Database,
+    order_id: ObjectId,
+    lines: list[Document],
+    new_status: str | None,
+    actor: str,
+    now: datetime,
+    succeeded: bool,
+    session: AsyncClientSession,
+) -> None:
+    """Release line holds; on success count the units returned and move the order's status."""
+    for line in lines:
+        returned = line["quantity"] if succeeded else 0
+        await db.orders.update_one(
+            {"_id": order_id},
+            {
+                "$inc": {
+                    "items.$[line].restock_pending": -line["quantity"],
+                    "items.$[line].restocked_quantity": returned,
+                }
+            },
+            array_filters=[{"line.product_id": line["product_id"]}],
+            session=session,
+        )
+    if succeeded and new_status is not None:
+        await db.orders.update_one(
+            {"_id": order_id, "status": {"$in": REFUNDABLE_ORDER}},
+            {
+                "$set": {"status": new_status, "updated_at": now},
+                "$push": {"history": {"status": new_status, "at": now, "by": actor, "reason": "refund"}},
+            },
+            session=session,
+        )
+
+
+async def return_units(
+    db: Database, lines: list[Document], now: datetime, session: AsyncClientSession
+) -> None:
+    """Put refunded units back in stock; the contended writes, so the caller runs them last."""
+    for line in sorted(lines, key=lambda line: line["product_id"]):
+        await db.products.update_one(
+            {"_id": line["product_id"]},
+            {"$inc": {"stock": line["quantity"], "version": 1}, "$set": {"updated_at": now}},
+            session=session,
+        )

@@ -28,7 +28,9 @@ class PaymentSettings(CommonSettings):
 
     # Providers offered to shoppers. `sandbox` is refused in production whatever this says.
     # Written as a comma-separated list: PAYMENT_PROVIDERS=sandbox,stripe
-    payment_providers: Annotated[list[ProviderName], NoDecode] = Field(default_factory=lambda: list[ProviderName](["sandbox"]))
+    payment_providers: Annotated[list[ProviderName], NoDecode] = Field(
+        default_factory=lambda: list[ProviderName](["sandbox"])
+    )
     # Where the gateway is reachable by browsers and providers (callback and return URLs).
     public_base_url: str = "http://127.0.0.1:8000"
     # Timeout of one provider call, and how often a failed call is retried (idempotently).

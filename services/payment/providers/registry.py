@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import APIRouter, FastAPI
 
 from services.payment.context import PaymentContext
-from services.payment.providers import sandbox
 from services.payment.providers.base import PaymentProvider
 from services.payment.settings import PaymentSettings
 from shared.db import Database
+
+# Each provider module offers `create(settings, db) -> PaymentProvider` and a `router`
+# (its webhook or callback routes).
+PROVIDER_MODULES: dict[str, str] = {
+    "sandbox": "services.payment.providers.sandbox",
+    "stripe": "services.payment.providers.stripe",
+    "bkash": "services.payment.providers.bkash",
+    "nagad": "services.payment.providers.nagad",
+}
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(PROVIDER_MODULES[name])
 
 
 def build_providers(settings: PaymentSettings, db: Database) -> dict[str, PaymentProvider]:
     providers: dict[str, PaymentProvider] = {}
     for name in settings.enabled_providers():
-        if name == "sandbox":
-            providers[name] = sandbox.SandboxProvider(db, settings.public_base_url)
+        provider: PaymentProvider = _module(name).create(settings, db)
+        providers[name] = provider
     return providers
 
 
 def provider_routers(settings: PaymentSettings) -> list[APIRouter]:
     """Webhook and callback routes of the enabled providers (nothing for a provider that is off)."""
-    routers: list[APIRouter] = []
-    if "sandbox" in settings.enabled_providers():
-        routers.append(sandbox.router)
-    return routers
+    return [_module(name).router for name in settings.enabled_providers()]
 
 
 @asynccontextmanager

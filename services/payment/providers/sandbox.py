@@ -25,6 +25,7 @@ from services.payment.providers.base import (
     RefundRequest,
     RefundResult,
 )
+from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import Database
 from shared.ids import object_id_path, to_object_id
@@ -110,6 +111,10 @@ class SandboxProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def create(settings: PaymentSettings, db: Database) -> SandboxProvider:
+    return SandboxProvider(db, settings.public_base_url)
 
 
 def payment_context(request: Request) -> PaymentContext:

@@ -34,7 +34,7 @@ def fake_server(module: str, *args: str, log_dir: Path) -> Iterator[str]:
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{module.rsplit('.', 1)[-1]}.log").open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(
             [sys.executable, "-m", module, "--port", str(port), *args], stdout=log, stderr=subprocess.STDOUT
         )
         url = f"http://127.0.0.1:{port}"

@@ -8,9 +8,15 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
+# The gateway faces clients: a bounded request head (h11), a concurrency cap and a deeper backlog,
+# as devstack/stack.py runs it (deploy/README.md says why).
+extra=""
 case "${APP:-}" in
     auth|catalog|order|payment) factory="services.${APP}.app:create_app" ;;
-    gateway) factory="gateway.app:create_app" ;;
+    gateway)
+        factory="gateway.app:create_app"
+        extra="--http h11 --h11-max-incomplete-event-size 32768 --limit-concurrency 1000 --backlog 2048"
+        ;;
     *)
         echo "entrypoint: set APP to one of auth, catalog, order, payment, gateway (got '${APP:-}')" >&2
         exit 64
@@ -23,4 +29,5 @@ exec python -m uvicorn --factory "$factory" \
     --no-server-header \
     --no-proxy-headers \
     --timeout-keep-alive 5 \
-    --timeout-graceful-shutdown 10
+    --timeout-graceful-shutdown 10 \
+    $extra

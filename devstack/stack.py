@@ -155,6 +155,13 @@ class Stack:
             "--timeout-keep-alive", "5",  # idle keep-alive connections are not held open for long
             "--timeout-graceful-shutdown", "10",
         ]  # fmt: skip
+        if name == "gateway":  # the public door: bounded request heads and connections (deploy/README.md)
+            command += [
+                "--http", "h11",  # httptools buffers a request head of any size; h11 has a bound
+                "--h11-max-incomplete-event-size", "32768",  # > MAX_URL_BYTES + MAX_HEADER_BYTES
+                "--limit-concurrency", "1000",  # connections + tasks; beyond it a fast 503
+                "--backlog", "2048",  # accept bursts; above that the kernel drops SYNs
+            ]  # fmt: skip
         self.processes[name] = self._spawn(
             name, command, self.url_of(name), {**self.child_env, **(env or {})}
         )

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from gateway.clients import TrustedProxies
 from gateway.routing import ROUTE_PREFIXES
 from gateway.settings import GatewaySettings
 from shared.errors import UpstreamTimeout, UpstreamUnavailable
@@ -40,6 +41,7 @@ HOP_BY_HOP = frozenset(
 GATEWAY_OWNED = frozenset(
     {
         "host",
+        "forwarded",
         "x-forwarded-for",
         "x-forwarded-proto",
         "x-forwarded-host",
@@ -51,6 +53,8 @@ GATEWAY_OWNED = frozenset(
 )
 # The gateway's own server adds these; passing the upstream's would duplicate them.
 _RESPONSE_DROPPED = HOP_BY_HOP | {"date", "server"}
+
+NO_TRUSTED_PROXIES = TrustedProxies()
 
 logger = logging.getLogger("gateway.proxy")
 
@@ -73,17 +77,20 @@ def create_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
     )
 
 
-def upstream_headers(request: Request, internal_token: str) -> list[tuple[str, str]]:
+def upstream_headers(
+    request: Request, internal_token: str, proxies: TrustedProxies = NO_TRUSTED_PROXIES
+) -> list[tuple[str, str]]:
+    """The client's headers minus hop-by-hop and gateway-owned ones, plus what the gateway vouches
+    for: one client address (resolved through trusted proxies), the scheme, the internal token."""
     headers = [
         (name, value)
         for name, value in request.headers.items()
         if name.lower() not in HOP_BY_HOP and name.lower() not in GATEWAY_OWNED
     ]
-    client_ip = request.client.host if request.client else ""
     headers += [
         (REQUEST_ID_HEADER, request.state.request_id),
-        ("X-Forwarded-For", client_ip),
-        ("X-Forwarded-Proto", request.url.scheme),
+        ("X-Forwarded-For", proxies.client_ip(request.scope)),
+        ("X-Forwarded-Proto", proxies.scheme(request.scope)),
         ("X-Forwarded-Host", request.headers.get("host", "")),
         (INTERNAL_TOKEN_HEADER, internal_token),
     ]
@@ -104,7 +111,7 @@ async def forward(request: Request, service: str) -> Response:
     upstream_request = client.build_request(
         request.method,
         url,
-        headers=upstream_headers(request, token),
+        headers=upstream_headers(request, token, request.app.state.trusted_proxies),
         content=request.stream() if _has_body(request) else None,
     )
     try:

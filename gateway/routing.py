@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Public path prefix -> owning service. A prefix matches itself and everything below it.
 ROUTE_PREFIXES: dict[str, str] = {
     "/api/v1/auth": "auth",
@@ -19,3 +21,9 @@ def owning_service(path: str) -> str | None:
         if path == prefix or path.startswith(prefix + "/"):
             return service
     return None
+
+
+def longest_prefix(path: str, prefixes: Iterable[str]) -> str | None:
+    """The longest of `prefixes` that `path` is, or lies below (`/a` covers `/a/b`, not `/ab`)."""
+    matching = [prefix for prefix in prefixes if path == prefix or path.startswith(prefix.rstrip("/") + "/")]
+    return max(matching, key=len, default=None)

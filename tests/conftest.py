@@ -48,6 +48,8 @@ AUTH_TEST_SETTINGS = {
 # Orders keep the default 15-minute payment window; tests that need an order overdue move its
 # deadline into the past, and the reaper (sweeping twice a second here) does the rest.
 ORDER_TEST_SETTINGS = {"ORDER_EXPIRY_SWEEP_SECONDS": "0.5"}
+# Every test client is 127.0.0.1: the race tests send more requests at once than one shopper would.
+GATEWAY_TEST_SETTINGS = {"MAX_INFLIGHT_PER_CLIENT": "1000"}
 
 
 def stack_env(database_name: str) -> dict[str, str]:
@@ -57,6 +59,7 @@ def stack_env(database_name: str) -> dict[str, str]:
         "LOG_LEVEL": "INFO",
         **AUTH_TEST_SETTINGS,
         **ORDER_TEST_SETTINGS,
+        **GATEWAY_TEST_SETTINGS,
     }
 
 

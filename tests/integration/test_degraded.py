@@ -113,6 +113,6 @@ async def test_silent_upstream_is_problem_504(degraded_gateway: str) -> None:
 
 async def test_healthy_upstreams_still_answer_through_a_degraded_gateway(degraded_gateway: str) -> None:
     async with httpx.AsyncClient(base_url=degraded_gateway, timeout=10) as client:
-        response = await client.get("/api/v1/orders/__probe__")
+        response = await client.get("/api/v1/orders/__probe__/x/y")
     assert response.status_code == 404
     assert response.json()["type"] == "/problems/not-found"

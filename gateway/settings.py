@@ -37,7 +37,7 @@ class GatewaySettings(CommonSettings):
     payment_service_url: str = "http://127.0.0.1:8004"
 
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    upstream_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    upstream_read_timeout_seconds: float = Field(default=30.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
 
     # Exact SPA origins granted CORS with credentials; empty: no CORS at all.

@@ -18,8 +18,8 @@ COLLECTIONS: CollectionIndexes = {
             partialFilterExpression={"provider_payment_id": {"$type": "string"}},
             name="provider_payment_unique",
         ),
-        # Reconciliation: payments still pending, oldest first.
-        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_age"),
+        # Reconciliation: pending payments whose next check is due.
+        IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)], name="status_next_check"),
         IndexModel(
             [("user_id", ASCENDING), ("idempotency_key", ASCENDING)], unique=True, name="user_key_unique"
         ),

@@ -11,6 +11,13 @@ from pydantic_settings import NoDecode
 from shared.settings import CommonSettings, settings_or_exit
 
 ProviderName = Literal["stripe", "bkash", "nagad", "sandbox"]
+# Plain settings each provider needs when it is enabled (production names every one that is empty).
+PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "stripe": (),
+    "bkash": ("bkash_app_key", "bkash_username"),
+    "nagad": ("nagad_merchant_id", "nagad_public_key"),
+    "sandbox": (),
+}
 # Which secrets each provider needs when it is enabled (production refuses to start without them).
 PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
     "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
@@ -34,8 +41,9 @@ class PaymentSettings(CommonSettings):
     # Where the gateway is reachable by browsers and providers (callback and return URLs).
     public_base_url: str = "http://127.0.0.1:8000"
     # Timeout of one provider call, and how often a failed call is retried (idempotently).
-    provider_timeout_seconds: float = Field(default=30.0, gt=0)
-    provider_max_retries: int = Field(default=2, ge=0, le=5)
+    # Kept below the gateway's upstream read timeout even with retries, so the shopper gets our answer.
+    provider_timeout_seconds: float = Field(default=8.0, gt=0)
+    provider_max_retries: int = Field(default=1, ge=0, le=5)
     # Reconciliation: payments pending longer than this are asked about at the provider.
     reconcile_after_seconds: int = Field(default=600, ge=1)
     reconcile_every_seconds: float = Field(default=60.0, gt=0)
@@ -49,6 +57,8 @@ class PaymentSettings(CommonSettings):
 
     bkash_base_url: str = "https://tokenized.sandbox.bka.sh/v1.2.0-beta/tokenized/checkout"
     bkash_refund_base_url: str = "https://tokenized.sandbox.bka.sh/v2/tokenized-checkout"
+    # v2 refund calls: the Authorization header's scheme ("" = the raw token, as v1.2; or "Bearer").
+    bkash_refund_auth_scheme: Literal["", "Bearer"] = ""
     bkash_app_key: str = ""
     bkash_app_secret: SecretStr | None = None
     bkash_username: str = ""
@@ -75,6 +85,9 @@ class PaymentSettings(CommonSettings):
             for name in PROVIDER_SECRETS[provider]:
                 if getattr(self, name) is None:
                     problems.append(f"{name.upper()} is missing (the {provider} provider is enabled)")
+            for name in PROVIDER_SETTINGS[provider]:
+                if not getattr(self, name):
+                    problems.append(f"{name.upper()} is empty (the {provider} provider is enabled)")
         return problems
 
 

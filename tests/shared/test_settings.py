@@ -118,3 +118,33 @@ def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(OrderSettings)
     assert STRONG not in repr(settings)
     assert STRONG not in str(settings.model_dump())
+
+
+def test_production_names_what_an_enabled_provider_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.payment.settings import PaymentSettings
+
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("MONGODB_URL", "mongodb://db.internal:27017/?replicaSet=rs0")
+    monkeypatch.setenv("INTERNAL_TOKEN", STRONG)
+    monkeypatch.setenv("PAYMENT_PROVIDERS", "stripe,nagad,sandbox")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(PaymentSettings)
+    message = str(caught.value)
+    for problem in (
+        "STRIPE_SECRET_KEY is missing",
+        "STRIPE_WEBHOOK_SECRET is missing",
+        "NAGAD_MERCHANT_PRIVATE_KEY is missing",
+        "NAGAD_MERCHANT_ID is empty",
+    ):
+        assert problem in message
+    assert "BKASH" not in message  # not enabled
+
+
+def test_the_sandbox_is_never_offered_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.payment.settings import PaymentSettings
+
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("MONGODB_URL", "mongodb://db.internal:27017/?replicaSet=rs0")
+    monkeypatch.setenv("INTERNAL_TOKEN", STRONG)
+    monkeypatch.setenv("PAYMENT_PROVIDERS", "sandbox")
+    assert load_settings(PaymentSettings).enabled_providers() == []

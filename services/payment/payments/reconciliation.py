@@ -19,29 +19,41 @@ from services.payment.payments.settlement import settle
 from services.payment.providers.base import ProviderError
 from services.payment.refunds import service as refunds
 from shared.clock import utcnow
+from shared.db import Document
 from shared.logging import log_event
 
 logger = logging.getLogger("payment.reconciliation")
+MAX_BACKOFF_SECONDS = 24 * 3600
 
 
 async def reconcile(ctx: PaymentContext) -> int:
     """One pass over stale pending payments and refunds; returns how many were settled."""
-    cutoff = utcnow() - timedelta(seconds=ctx.settings.reconcile_after_seconds)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=ctx.settings.reconcile_after_seconds)
     settled = 0
-    for payment in await repository.stale_pending(ctx.db, cutoff, ctx.settings.reconcile_batch_size):
+    for payment in await repository.due_for_reconciliation(
+        ctx.db, cutoff, now, ctx.settings.reconcile_batch_size
+    ):
         provider = ctx.providers.get(payment["provider"])
-        if provider is None or not payment.get("provider_payment_id"):
-            continue
-        try:
-            event = await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
-        except ProviderError:
-            continue
-        if await settle(ctx, payment["provider"], event) == "applied":
+        event = None
+        if provider is not None and payment.get("provider_payment_id"):
+            with contextlib.suppress(ProviderError):
+                event = await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
+        if event is not None and await settle(ctx, payment["provider"], event) == "applied":
             settled += 1
+        else:
+            await repository.postpone_check(ctx.db, payment["_id"], now + _backoff(ctx, payment))
     settled += await _reconcile_refunds(ctx, cutoff)
     if settled:
         log_event(logger, "payment.reconciled", settled=settled)
     return settled
+
+
+def _backoff(ctx: PaymentContext, payment: Document) -> timedelta:
+    """Abandoned payments stay pending at the provider forever: ask less and less often (capped at a
+    day), so they never crowd out the payments that need a check now."""
+    attempts = int(payment.get("reconcile_attempts", 0))
+    return timedelta(seconds=min(ctx.settings.reconcile_every_seconds * 2**attempts, MAX_BACKOFF_SECONDS))
 
 
 async def _reconcile_refunds(ctx: PaymentContext, cutoff: object) -> int:

@@ -62,9 +62,21 @@ async def move(
     )
 
 
-async def stale_pending(db: Database, older_than: datetime, limit: int) -> list[Document]:
-    cursor = db.payments.find({"status": "pending", "created_at": {"$lte": older_than}})
-    return await cursor.sort("created_at", 1).limit(limit).to_list()
+async def due_for_reconciliation(
+    db: Database, older_than: datetime, now: datetime, limit: int
+) -> list[Document]:
+    """Pending payments old enough to ask about, whose next check is due (never-checked ones first)."""
+    cursor = db.payments.find(
+        {"status": "pending", "created_at": {"$lte": older_than}, "next_check_at": {"$not": {"$gt": now}}}
+    )
+    return await cursor.sort("next_check_at", 1).limit(limit).to_list()
+
+
+async def postpone_check(db: Database, payment_id: ObjectId, next_check_at: datetime) -> None:
+    """A payment the provider still calls pending is asked about again later, not every pass."""
+    await db.payments.update_one(
+        {"_id": payment_id}, {"$set": {"next_check_at": next_check_at}, "$inc": {"reconcile_attempts": 1}}
+    )
 
 
 async def insert_provider_event(

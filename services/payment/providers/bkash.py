@@ -495,7 +495,7 @@ def _our_refund(
 
 
 def create(settings: PaymentSettings, db: Database) -> BkashProvider:
-    return BkashProvider(settings)
+    return BkashProvider(settings, refund_auth_scheme=settings.bkash_refund_auth_scheme)
 
 
 # --- the browser's return from bKash -------------------------------------------------------------

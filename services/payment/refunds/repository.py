@@ -165,3 +165,10 @@ async def return_units(
             {"$inc": {"stock": line["quantity"], "version": 1}, "$set": {"updated_at": now}},
             session=session,
         )
+
+
+async def flag_for_attention(
+    db: Database, refund_id: ObjectId, payment_id: ObjectId, reason: str, session: AsyncClientSession
+) -> None:
+    await db.refunds.update_one({"_id": refund_id}, {"$set": {"attention": reason}}, session=session)
+    await db.payments.update_one({"_id": payment_id}, {"$set": {"attention": reason}}, session=session)

@@ -279,11 +279,22 @@ async def apply_provider_outcome(
     if event.provider_refund_id:
         refund = await repository.find_by_provider_refund(ctx.db, payment["_id"], event.provider_refund_id)
     if refund is None:
-        # The webhook can arrive before the synchronous answer recorded the provider's refund id.
+        # The webhook can arrive before the synchronous answer recorded the provider's refund id: only
+        # a refund with no provider id yet can be it (not one a dashboard refund happens to equal).
         pending = await repository.pending_for_payment(ctx.db, payment["_id"], session)
-        refund = next((candidate for candidate in pending if candidate["amount"] == event.amount), None)
-    if refund is not None:
-        await finish_in(ctx, refund["_id"], event.kind == "refund_succeeded", session)
+        refund = next(
+            (c for c in pending if c["amount"] == event.amount and c.get("provider_refund_id") is None), None
+        )
+    if refund is None:
+        return
+    if refund["status"] == "succeeded" and event.kind == "refund_failed":
+        # The provider took back a refund it had confirmed: the money did not go back. People decide.
+        await repository.flag_for_attention(
+            ctx.db, refund["_id"], payment["_id"], "refund_failed_after_success", session
+        )
+        log_event(logger, "refund.failed_after_success", logging.WARNING, refund_id=str(refund["_id"]))
+        return
+    await finish_in(ctx, refund["_id"], event.kind == "refund_succeeded", session)
 
 
 async def refund_unpayable(ctx: PaymentContext, payment_id: ObjectId) -> None:

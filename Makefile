@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check-secrets lint format bench lock clean
+.PHONY: help install run seed test check-secrets lint format bench bench-transactions bench-auth bench-catalog bench-orders lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)  ## Create .venv and install the project with its pinned dependencies
 
-run: $(STAMP)  ## Run the whole stack (embedded database, four services, gateway) until Ctrl-C
-	$(BIN)/python -m devstack
+# With SEED=1 the seeder starts in the background and the launcher replaces the shell (exec), so the
+# launcher stays make's child and Ctrl-C/SIGTERM reach it exactly as without SEED; the seeder waits for
+# the gateway's /health, seeds, and stops by itself if the launcher exits first.
+run: $(STAMP)  ## Run the whole stack (embedded database, four services, gateway) until Ctrl-C; SEED=1 loads the demo catalog
+	$(if $(filter 1,$(SEED)),$(BIN)/python -m services.catalog.seed --wait $(SEED_ARGS) & exec )$(BIN)/python -m devstack
+
+seed: $(STAMP)  ## Load the demo catalog into the running stack's database (idempotent); SEED_ARGS='--products 1000'
+	$(BIN)/python -m services.catalog.seed $(SEED_ARGS)
 
 test: $(STAMP)  ## Run the whole test suite (starts its own stack on free ports)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -36,8 +42,11 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## Run the benchmarks against a fresh stack (prints figures, asserts nothing)
+bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, asserts nothing; ~12 min)
 	$(BIN)/python -m bench
+
+bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders
+	$(BIN)/python -m bench.$*
 
 lock: $(STAMP)  ## Re-pin every transitive dependency after changing pyproject.toml
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shop-backend' > requirements.lock

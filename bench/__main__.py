@@ -1,9 +1,13 @@
 """`python -m bench` (or `make bench`): run every benchmark and print its figures."""
 
-from bench import auth, transactions
+from bench import auth, catalog, orders, transactions
 
 if __name__ == "__main__":
-    print("== transactions ==")
-    transactions.main()
-    print("== auth ==")
-    auth.main()
+    for name, benchmark in (
+        ("transactions", transactions),
+        ("auth", auth),
+        ("orders", orders),
+        ("catalog", catalog),
+    ):
+        print(f"== {name} ==", flush=True)
+        benchmark.main()

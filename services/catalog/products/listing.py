@@ -52,40 +52,63 @@ class ListingQuery:
 
 
 def listing_filter(query: ListingQuery, *, include_inactive: bool) -> Document:
-    """The MongoDB filter of a listing; non-admins only ever see active products."""
-    clauses: list[Document] = [_active_clause(query.active, include_inactive)]
+    """The MongoDB filter of a listing; non-admins only ever see active products.
+
+    One flat document (no `$and`): MongoDB plans both forms alike, but the embedded server only
+    uses an index for flat equality and range conditions.
+    """
+    query_filter: Document = {"active": _active_value(query.active, include_inactive)}
     if query.category:
-        clauses.append({"category": query.category})
+        query_filter["category"] = query.category
     if query.q is not None:
         # A query with no searchable word (only punctuation, say) matches nothing rather than everything.
-        clauses.append(search_filter(query.q) or {"search_terms": {"$in": []}})
+        query_filter.update(search_filter(query.q) or {"search_terms": {"$in": []}})
     if query.in_stock is not None:
-        clauses.append({"stock": {"$gt": 0}} if query.in_stock else {"stock": 0})
+        query_filter["stock"] = {"$gt": 0} if query.in_stock else 0
     price: Document = {}
     if query.min_price is not None:
         price["$gte"] = query.min_price
     if query.max_price is not None:
         price["$lte"] = query.max_price
-    if price:
-        clauses.append({"price.amount": price})
     if query.currency:
-        clauses.append({"price.currency": query.currency})
+        query_filter["price.currency"] = query.currency
     if query.cursor:
-        clauses.append(_after(SORTS[query.sort], decode_cursor(query.cursor, query.sort)))
-    return {"$and": clauses}
+        spec = SORTS[query.sort]
+        key, last_id = decode_cursor(query.cursor, query.sort)
+        query_filter["$or"] = _after(spec, key, last_id)
+        # Redundant with the $or, but a plain range on the sort key lets any planner start at the cursor.
+        bound = {"$gte": key} if spec.direction == 1 else {"$lte": key}
+        if spec.field == "price.amount":
+            price = _tighter(price, bound)
+        else:
+            query_filter[spec.field] = bound
+    if price:
+        query_filter["price.amount"] = price
+    return query_filter
 
 
-def _active_clause(active: bool | None, include_inactive: bool) -> Document:
+def _tighter(price: Document, bound: Document) -> Document:
+    """Both ranges on the price at once: the larger lower bound and the smaller upper bound win."""
+    merged = dict(price)
+    for operator, value in bound.items():
+        current = merged.get(operator)
+        if current is None:
+            merged[operator] = value
+        else:
+            merged[operator] = max(current, value) if operator == "$gte" else min(current, value)
+    return merged
+
+
+def _active_value(active: bool | None, include_inactive: bool) -> Any:
     if not include_inactive:
-        return {"active": True}
+        return True
     # Both values spelled out, so the (active, ...) indexes still serve the sort (a merge of two scans).
-    return {"active": {"$in": [True, False]}} if active is None else {"active": active}
+    return {"$in": [True, False]} if active is None else active
 
 
-def _after(spec: SortSpec, position: tuple[Any, ObjectId]) -> Document:
-    key, last_id = position
+def _after(spec: SortSpec, key: Any, last_id: ObjectId) -> list[Document]:
     beyond = "$gt" if spec.direction == 1 else "$lt"
-    return {"$or": [{spec.field: {beyond: key}}, {spec.field: key, "_id": {beyond: last_id}}]}
+    return [{spec.field: {beyond: key}}, {spec.field: key, "_id": {beyond: last_id}}]
 
 
 def sort_key(doc: Document, spec: SortSpec) -> Any:

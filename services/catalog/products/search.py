@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from bson import Regex
+
 from shared.db import Document
 
 MIN_TOKEN_LENGTH = 2
@@ -42,9 +44,13 @@ def search_filter(query: str) -> Document | None:
     if not asked:
         return None
     *whole, last = asked
-    clauses: list[Document] = [{"search_terms": token} for token in whole]
-    clauses.append({"search_terms": {"$regex": "^" + re.escape(last)}})
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    prefix = Regex("^" + re.escape(last))
+    if not whole:
+        # `$regex`, not a bare regex value: MongoDB takes both, the embedded server only this one
+        # (tests/catalog/test_seed.py found it).
+        return {"search_terms": {"$regex": prefix.pattern}}
+    # Every word must match: whole words exactly, the last as a prefix (typing ahead).
+    return {"search_terms": {"$all": [*whole, prefix]}}
 
 
 def _distinct(values: Iterable[str]) -> list[str]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from services.payment.payments.errors import ProviderUnavailable
 from services.payment.providers.base import PaymentProvider
@@ -26,3 +29,12 @@ class PaymentContext:
     @property
     def timeout(self) -> float:
         return self.settings.transaction_timeout_seconds
+
+
+def payment_context(request: Request) -> PaymentContext:
+    """The context built at start-up (providers/registry.py), for routers."""
+    ctx: PaymentContext = request.app.state.payment_context
+    return ctx
+
+
+Context = Annotated[PaymentContext, Depends(payment_context)]

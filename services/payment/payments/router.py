@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Header, Response, status
 
-from services.payment.context import PaymentContext
+from services.payment.context import Context
 from services.payment.payments import service
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
@@ -28,14 +28,6 @@ IdempotencyKey = Annotated[
 
 class IdempotencyKeyRequired(BadRequest):
     slug, title = "idempotency-key-required", "An Idempotency-Key header is required"
-
-
-def payment_context(request: Request) -> PaymentContext:
-    ctx: PaymentContext = request.app.state.payment_context
-    return ctx
-
-
-Context = Annotated[PaymentContext, Depends(payment_context)]
 
 
 def require_key(key: str | None) -> str:

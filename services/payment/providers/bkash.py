@@ -59,10 +59,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from services.payment.context import PaymentContext
+from services.payment.context import Context, PaymentContext
 from services.payment.payments import repository as payments
 from services.payment.payments.errors import PaymentNotFound
 from services.payment.payments.settlement import settle
@@ -501,11 +501,6 @@ def create(settings: PaymentSettings, db: Database) -> BkashProvider:
 # --- the browser's return from bKash -------------------------------------------------------------
 
 
-def payment_context(request: Request) -> PaymentContext:
-    ctx: PaymentContext = request.app.state.payment_context
-    return ctx
-
-
 router = APIRouter(prefix="/api/v1/payments/callbacks", tags=["payments"])
 
 BkashPaymentId = Annotated[
@@ -526,7 +521,7 @@ async def bkash_callback(
     request: Request,
     provider_payment_id: BkashPaymentId,
     status: BkashStatus,
-    ctx: Annotated[PaymentContext, Depends(payment_context)],
+    ctx: Context,
 ) -> Response:
     payment_id, payment_status = await handle_callback(ctx, provider_payment_id, status.lower())
     if "application/json" in request.headers.get("accept", ""):

@@ -39,10 +39,10 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from services.payment.context import PaymentContext
+from services.payment.context import Context, PaymentContext
 from services.payment.payments import repository as payments
 from services.payment.payments.errors import PaymentNotFound
 from services.payment.payments.settlement import settle
@@ -547,9 +547,6 @@ def create(settings: PaymentSettings, db: Database) -> NagadProvider:
 
 
 # --- The browser callback ------------------------------------------------------------------------
-def payment_context(request: Request) -> PaymentContext:
-    ctx: PaymentContext = request.app.state.payment_context
-    return ctx
 
 
 async def confirm_callback(
@@ -614,7 +611,7 @@ _CALLBACK_ROUTE: dict[str, Any] = {
 @router.post("/nagad", operation_id="nagad_callback_post", **_CALLBACK_ROUTE)
 async def nagad_callback(
     request: Request,
-    ctx: Annotated[PaymentContext, Depends(payment_context)],
+    ctx: Context,
     payment_ref_id: Annotated[str, Query(min_length=1, max_length=256)],
     status: Annotated[str | None, Query(max_length=64)] = None,
     order_id: Annotated[str | None, Query(max_length=64)] = None,

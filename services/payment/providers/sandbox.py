@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from services.payment.context import PaymentContext
+from services.payment.context import Context
 from services.payment.payments import repository as payments
 from services.payment.payments.errors import PaymentNotFound
 from services.payment.payments.schemas import Payment, SandboxOutcome
@@ -117,11 +117,6 @@ def create(settings: PaymentSettings, db: Database) -> SandboxProvider:
     return SandboxProvider(db, settings.public_base_url)
 
 
-def payment_context(request: Request) -> PaymentContext:
-    ctx: PaymentContext = request.app.state.payment_context
-    return ctx
-
-
 router = APIRouter(prefix="/api/v1/payments/sandbox", tags=["payments"])
 
 
@@ -131,7 +126,7 @@ router = APIRouter(prefix="/api/v1/payments/sandbox", tags=["payments"])
 async def complete(
     payment_id: Annotated[str, object_id_path("Payment id")],
     body: SandboxOutcome,
-    ctx: Annotated[PaymentContext, Depends(payment_context)],
+    ctx: Context,
 ) -> Payment:
     payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
     if payment is None or payment["provider"] != "sandbox" or not payment.get("provider_payment_id"):

@@ -1,6 +1,6 @@
 """`python -m bench` (or `make bench`): run every benchmark and print its figures."""
 
-from bench import auth, catalog, orders, transactions
+from bench import auth, catalog, gateway, orders, transactions
 
 if __name__ == "__main__":
     for name, benchmark in (
@@ -8,6 +8,7 @@ if __name__ == "__main__":
         ("auth", auth),
         ("orders", orders),
         ("catalog", catalog),
+        ("gateway", gateway),
     ):
         print(f"== {name} ==", flush=True)
         benchmark.main()

@@ -10,6 +10,19 @@ from pathlib import Path
 
 from devstack.stack import Stack, settings_on_free_ports
 
+# Benchmarks measure the services, not the gateway's rate limits and per-client caps: one load
+# generator is one client, so every limit is set out of reach (a benchmark may override them).
+UNLIMITED = {
+    **{
+        f"RATE_LIMIT_{name}": "1000000/minute"
+        for name in ("DEFAULT", "AUTH", "CHECKOUT", "REFUNDS", "WEBHOOKS")
+    },
+    "MAX_INFLIGHT_PER_CLIENT": "10000",
+    "LOGIN_LOCKOUT_AFTER_FAILURES": "1000000",
+    "LOGIN_IP_LOCKOUT_AFTER_FAILURES": "1000000",
+    "LOGIN_IP_CAPTCHA_AFTER_FAILURES": "0",
+}
+
 
 @contextmanager
 def running_stack(env: Mapping[str, str] | None = None) -> Iterator[Stack]:
@@ -17,7 +30,7 @@ def running_stack(env: Mapping[str, str] | None = None) -> Iterator[Stack]:
         settings = settings_on_free_ports(Path(data_dir), mongodb_url=os.environ.get("MONGODB_URL") or None)
         stack = Stack(
             settings,
-            env={"ENV": "test", "LOG_LEVEL": "WARNING", **(env or {})},
+            env={"ENV": "test", "LOG_LEVEL": "WARNING", **UNLIMITED, **(env or {})},
             log_dir=Path(data_dir) / "logs",
         )
         stack.start()

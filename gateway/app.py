@@ -8,12 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from gateway.breaker import breakers_for
+from gateway.captcha.gate import captcha_lifespan
+from gateway.captcha.middleware import CaptchaMiddleware
+from gateway.captcha.router import captcha_router
 from gateway.clients import TrustedProxies
 from gateway.cors import CorsMiddleware
 from gateway.health import aggregate_health_router
 from gateway.inflight import ClientSlots, InFlightLimitMiddleware
 from gateway.limits import BodyLimitMiddleware, HeadLimitsMiddleware
+from gateway.openapi import DOCS_CSP, DOCS_PATH, openapi_router
 from gateway.proxy import create_http_client, proxy_router
+from gateway.ratelimit.limiter import RateLimits, rate_limit_lifespan
+from gateway.ratelimit.middleware import RateLimitMiddleware
 from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.settings import GatewaySettings, get_settings
 from shared.app import create_base_app, redis_lifespan
@@ -32,12 +39,15 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
     security headers (outermost, so every answer gets them, the last-resort 500 included), the
     request context of the base app (request id, access log, metrics: so every refusal below is
     logged, counted and quotable), CORS (so the SPA can read the refusals), URL and header limits,
-    the per-client in-flight cap, the body limit, then routing and the proxy.
+    the rate limits (before a refused request takes an in-flight slot), the per-client in-flight
+    cap, the body limit, the CAPTCHA check, then routing and the proxy.
     """
     proxies = TrustedProxies(settings.trusted_proxies)
     app.state.trusted_proxies = proxies
     app.state.client_slots = ClientSlots(settings.max_inflight_per_client)
-    app.add_middleware(SecurityHeadersMiddleware, proxies=proxies)
+    app.state.rate_limits = RateLimits.from_settings(settings, app.state.metrics.registry)
+    # /docs is the one HTML page: it runs Swagger UI under a CSP made for it (gateway/openapi.py).
+    app.add_middleware(SecurityHeadersMiddleware, proxies=proxies, csp_overrides={DOCS_PATH: DOCS_CSP})
     # Appended, not added: `add_middleware` wraps everything, and these belong inside the request context.
     app.user_middleware += [
         Middleware(
@@ -48,6 +58,7 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
             max_url_bytes=settings.max_url_bytes,
             max_header_bytes=settings.max_header_bytes,
         ),
+        Middleware(RateLimitMiddleware, limits=app.state.rate_limits, proxies=proxies),
         Middleware(InFlightLimitMiddleware, slots=app.state.client_slots, proxies=proxies),
         Middleware(
             BodyLimitMiddleware,
@@ -56,6 +67,9 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
             timeout_seconds=settings.request_body_timeout_seconds,
         ),
     ]
+    # Innermost, right before routing: every cheaper refusal comes before a CAPTCHA check (which may
+    # call a provider), and a failed check answers 428 before the route, or the body, is touched.
+    app.user_middleware.append(Middleware(CaptchaMiddleware, proxies=proxies))
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -64,8 +78,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="Shop API",
         description="Public REST API of the shop: auth, catalog, cart and orders, payments.",
-        routers=[aggregate_health_router(), proxy_router()],
-        lifespans=[http_client_lifespan, redis_lifespan],
+        routers=[aggregate_health_router(), captcha_router(), openapi_router(settings), proxy_router()],
+        lifespans=[http_client_lifespan, redis_lifespan, captcha_lifespan, rate_limit_lifespan],
+        openapi_url=None,  # /openapi.json is the merged document of every service (gateway/openapi.py)
+    )
+    app.state.breakers = breakers_for(
+        settings.upstream_urls(), settings.breaker_failures, settings.breaker_reset_seconds
     )
     install_protections(app, settings)
     return app

@@ -38,13 +38,19 @@ def aggregate_health_router() -> APIRouter:
             *(service_readiness(client, url, settings.health_check_timeout_seconds) for url in urls.values())
         )
         services = dict(zip(urls, states, strict=True))
+        # The proxy's view beside readiness: an open breaker means requests are refused without trying.
+        breakers = {name: breaker.state.value for name, breaker in request.app.state.breakers.items()}
+        # Where rate limits are counted: redis, memory, or degraded (Redis failing: memory; never a 503).
+        rate_limits: str = request.app.state.rate_limits.state
         failing = failing_names(services, READY)
         if failing:
             return not_ready_response(
                 "Not every service is ready",
                 "not ready: " + ", ".join(failing),
                 services=services,
+                breakers=breakers,
+                rate_limits=rate_limits,
             )
-        return {"status": "ok", "services": services}
+        return {"status": "ok", "services": services, "breakers": breakers, "rate_limits": rate_limits}
 
     return router

@@ -1,21 +1,27 @@
 """Forwarding to the services over one pooled HTTP client, streaming both ways.
 
 An upstream that cannot be reached answers 503, one that does not answer in time 504, both as
-problem+json; whatever the upstream answers (errors included) passes through unchanged.
+problem+json; whatever the upstream answers (errors included) passes through unchanged. GET and HEAD
+are retried once on a failed or dropped connection; a per-service circuit breaker (gateway/breaker.py)
+answers 503 at once, with Retry-After, while a service keeps failing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from httpx._client import UseClientDefault
 from starlette.background import BackgroundTask
+from starlette.types import Scope
 
+from gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from gateway.clients import TrustedProxies
-from gateway.routing import ROUTE_PREFIXES
+from gateway.routing import ROUTE_PREFIXES, longest_prefix
 from gateway.settings import GatewaySettings
 from shared.errors import UpstreamTimeout, UpstreamUnavailable
 from shared.forwarding import CAPTCHA_VERIFIED_HEADER, INTERNAL_TOKEN_HEADER
@@ -23,6 +29,11 @@ from shared.logging import log_event
 from shared.middleware import REQUEST_ID_HEADER
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Sent again once when the connection fails or drops before an answer (never after a timeout).
+RETRIED_METHODS = frozenset({"GET", "HEAD"})
+RETRIABLE_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# Characters left as they are in a forwarded path (RFC 3986 pchar and `/`; `%` keeps escapes intact).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 # Connection-level headers (RFC 9110 §7.6.1) belong to one hop and are never forwarded.
 HOP_BY_HOP = frozenset(
     {
@@ -49,6 +60,7 @@ GATEWAY_OWNED = frozenset(
         INTERNAL_TOKEN_HEADER.lower(),
         REQUEST_ID_HEADER.lower(),
         CAPTCHA_VERIFIED_HEADER.lower(),
+        "x-captcha-response",  # verified here; services only ever see the verdict
     }
 )
 # The gateway's own server adds these; passing the upstream's would duplicate them.
@@ -94,6 +106,9 @@ def upstream_headers(
         ("X-Forwarded-Host", request.headers.get("host", "")),
         (INTERNAL_TOKEN_HEADER, internal_token),
     ]
+    # Set by gateway/captcha/middleware.py once this request's X-Captcha-Response was verified and spent.
+    if getattr(request.state, "captcha_verified", False) is True:
+        headers.append((CAPTCHA_VERIFIED_HEADER, "true"))
     return headers
 
 
@@ -101,28 +116,57 @@ def _has_body(request: Request) -> bool:
     return "content-length" in request.headers or "transfer-encoding" in request.headers
 
 
+def upstream_url(base_url: str, scope: Scope) -> httpx.URL:
+    """The service's URL for this request, its path as the client encoded it: the decoded path can
+    hold characters that cannot be sent again (`%0E` became a control character: a 500 before), and
+    `%2F` or `%3F` must reach the service still escaped. Anything not plain ASCII is escaped."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    target = quote(raw_path, safe=_PATH_SAFE).encode("ascii")
+    query: bytes = scope.get("query_string", b"")
+    return httpx.URL(base_url).copy_with(raw_path=target + b"?" + query if query else target)
+
+
 async def forward(request: Request, service: str) -> Response:
     """Send `request` to `service` and stream its answer back."""
     client: httpx.AsyncClient = request.app.state.http
     settings: GatewaySettings = request.app.state.settings
     base_url = settings.upstream_urls()[service]
-    url = httpx.URL(base_url).copy_with(path=request.url.path, query=request.url.query.encode("latin-1"))
+    url = upstream_url(base_url, request.scope)
     token = settings.internal_token.get_secret_value() if settings.internal_token else ""
-    upstream_request = client.build_request(
-        request.method,
-        url,
-        headers=upstream_headers(request, token, request.app.state.trusted_proxies),
-        content=request.stream() if _has_body(request) else None,
-    )
+    has_body = _has_body(request)
+    timeout = route_timeout(settings, request.url.path)
+
+    def build() -> httpx.Request:
+        return client.build_request(
+            request.method,
+            url,
+            headers=upstream_headers(request, token, request.app.state.trusted_proxies),
+            content=request.stream() if has_body else None,
+            timeout=timeout,
+        )
+
+    retry = request.method in RETRIED_METHODS and not has_body
+    breaker: CircuitBreaker = request.app.state.breakers[service]
+    trial = _admit(breaker, service)
     try:
-        upstream = await client.send(upstream_request, stream=True)
-    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        upstream = await _send(client, build, service, retry=retry)
+    except httpx.PoolTimeout as exc:  # our own pool is exhausted: says nothing about the service
+        _release(breaker, trial)
+        raise _unavailable(service, exc) from exc
+    except httpx.ConnectTimeout as exc:
+        _record_failure(breaker, service)
         raise _unavailable(service, exc) from exc
     except httpx.TimeoutException as exc:
+        _record_failure(breaker, service)
         log_event(logger, "gateway.upstream_timeout", logging.WARNING, upstream=service)
         raise UpstreamTimeout(f"The {service} service did not answer in time.") from exc
     except httpx.TransportError as exc:
+        _record_failure(breaker, service)
         raise _unavailable(service, exc) from exc
+    except BaseException:  # cancelled (the client went away): no verdict on the service
+        _release(breaker, trial)
+        raise
+    _record_success(breaker, service)
     return StreamingResponse(
         upstream.aiter_raw(),
         status_code=upstream.status_code,
@@ -136,6 +180,63 @@ def _unavailable(service: str, exc: Exception) -> UpstreamUnavailable:
         logger, "gateway.upstream_unavailable", logging.WARNING, upstream=service, error=type(exc).__name__
     )
     return UpstreamUnavailable(f"The {service} service is unavailable; try again shortly.")
+
+
+def route_timeout(settings: GatewaySettings, path: str) -> httpx.Timeout | UseClientDefault:
+    """The read timeout of the longest `UPSTREAM_ROUTE_TIMEOUTS` prefix of `path`, else the client's."""
+    prefix = longest_prefix(path, settings.upstream_route_timeouts)
+    if prefix is None:
+        return httpx.USE_CLIENT_DEFAULT
+    connect = settings.upstream_connect_timeout_seconds
+    return httpx.Timeout(settings.upstream_route_timeouts[prefix], connect=connect, pool=connect)
+
+
+async def _send(
+    client: httpx.AsyncClient, build: Callable[[], httpx.Request], service: str, *, retry: bool
+) -> httpx.Response:
+    """Send once; when `retry`, once more if the connection failed or was dropped before an answer.
+
+    Only GET and HEAD without a body are retried: sending them twice changes nothing. Timeouts are
+    never retried: the service may still be working on the first request, and waiting twice as long
+    helps nobody. A connection the service closed unused (a stale keep-alive) is the usual case.
+    """
+    try:
+        return await client.send(build(), stream=True)
+    except RETRIABLE_ERRORS as exc:
+        if not retry:
+            raise
+        log_event(logger, "gateway.upstream_retry", upstream=service, error=type(exc).__name__)
+    return await client.send(build(), stream=True)
+
+
+def _admit(breaker: CircuitBreaker, service: str) -> bool:
+    """Whether this request is the breaker's half-open trial; 503 at once when the breaker is open."""
+    try:
+        return breaker.acquire()
+    except CircuitOpen as exc:
+        raise UpstreamUnavailable(
+            f"The {service} service is unavailable after repeated failures; "
+            f"retry in {exc.retry_after_seconds} s.",
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        ) from exc
+
+
+def _record_failure(breaker: CircuitBreaker, service: str) -> None:
+    was_open = breaker.state is not BreakerState.CLOSED
+    breaker.record_failure()
+    if not was_open and breaker.state is BreakerState.OPEN:
+        log_event(logger, "gateway.breaker_opened", logging.WARNING, upstream=service)
+
+
+def _record_success(breaker: CircuitBreaker, service: str) -> None:
+    if breaker.state is not BreakerState.CLOSED:
+        log_event(logger, "gateway.breaker_closed", upstream=service)
+    breaker.record_success()
+
+
+def _release(breaker: CircuitBreaker, trial: bool) -> None:
+    if trial:
+        breaker.release_trial()
 
 
 def _endpoint_for(service: str) -> ProxyEndpoint:

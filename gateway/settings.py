@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from ipaddress import ip_network
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from gateway.captcha.config import SITEVERIFY_URLS, CaptchaProvider, development_altcha_secret, parse_route
+from gateway.ratelimit.policy import parse_rate_limit
 from shared.forwarding import IpNetwork
 from shared.settings import CommonSettings, settings_or_exit
 
@@ -55,6 +57,108 @@ class GatewaySettings(CommonSettings):
     # Proxies (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed.
     trusted_proxies: Annotated[tuple[IpNetwork, ...], NoDecode] = ()
     max_inflight_per_client: int = Field(default=32, ge=1, le=10_000)
+
+    # Rate limits per route class (gateway/ratelimit/), each `N/second|minute|hour|day` (or `N per 2
+    # minutes`): every public route per client (user of a verified token, else IP); login, register and
+    # refresh per IP; placing orders and payments; refunds; provider webhooks and callbacks per IP.
+    rate_limit_default: str = "120/minute"
+    rate_limit_auth: str = "10/minute"
+    rate_limit_checkout: str = "10/minute"
+    rate_limit_refunds: str = "30/minute"
+    rate_limit_webhooks: str = "600/minute"
+    # Prefix of the counters' keys in Redis (REDIS_URL): gateways with the same prefix share the limits.
+    rate_limit_key_prefix: str = Field(default="ratelimit", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    # Bound on each Redis call; past it, or on a Redis error, this process counts in memory, and tries
+    # Redis again this often.
+    rate_limit_redis_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    rate_limit_redis_retry_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    # CAPTCHA (gateway/captcha/). Unset provider: altcha in production, off elsewhere. The auth service
+    # reads the same CAPTCHA_PROVIDER (it decides when a solution is needed): keep the two equal.
+    captcha_provider: CaptchaProvider | None = None
+    # ALTCHA: the HMAC key that signs challenges; hosted providers: the siteverify secret. Required
+    # unless the provider is off, so it is checked here rather than by CommonSettings.
+    optional_secrets: ClassVar[frozenset[str]] = frozenset({"captcha_secret"})
+    captcha_secret: SecretStr | None = None
+    # Empty: the provider's own endpoint (config.SITEVERIFY_URLS).
+    captcha_siteverify_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    captcha_verify_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    # Hostnames a hosted provider's token must have been issued on; empty: not checked.
+    captcha_hostnames: Annotated[tuple[str, ...], NoDecode] = ()
+    # Operations that always need a solution at the gateway: `METHOD /path`, comma-separated.
+    captcha_routes: Annotated[tuple[str, ...], NoDecode] = ()
+    # ALTCHA work per challenge: PBKDF2 iterations per try, and the highest counter to find.
+    altcha_cost: int = Field(default=1000, ge=1, le=100_000)
+    altcha_max_number: int = Field(default=1000, ge=2, le=1_000_000)
+    altcha_challenge_ttl_seconds: int = Field(default=600, ge=10, le=3600)
+
+    @field_validator("captcha_hostnames", mode="before")
+    @classmethod
+    def _parse_hostnames(cls, value: object) -> object:
+        return comma_separated(value)
+
+    @field_validator("captcha_routes", mode="before")
+    @classmethod
+    def _parse_captcha_routes(cls, value: object) -> object:
+        entries = comma_separated(value)
+        if not isinstance(entries, list | tuple):
+            return entries
+        return tuple(parse_route(str(entry)) for entry in entries)
+
+    @property
+    def effective_captcha_provider(self) -> CaptchaProvider:
+        if self.captcha_provider is not None:
+            return self.captcha_provider
+        return CaptchaProvider.ALTCHA if self.is_production else CaptchaProvider.OFF
+
+    @property
+    def effective_siteverify_url(self) -> str:
+        return self.captcha_siteverify_url or SITEVERIFY_URLS.get(self.effective_captcha_provider, "")
+
+    def _production_problems(self) -> list[str]:
+        """CommonSettings' problems, plus CAPTCHA_SECRET when a provider needs it (named together)."""
+        problems = super()._production_problems()
+        provider = self.effective_captcha_provider
+        if provider is not CaptchaProvider.OFF and self.captcha_secret is None:
+            problems.append(f"CAPTCHA_SECRET is missing (CAPTCHA_PROVIDER={provider} needs it)")
+        return problems
+
+    @model_validator(mode="after")
+    def _captcha_secret_outside_production(self) -> Self:
+        provider = self.effective_captcha_provider
+        if self.is_production or provider is CaptchaProvider.OFF or self.captcha_secret is not None:
+            return self
+        if provider.external:
+            raise ValueError(f"CAPTCHA_PROVIDER={provider} needs CAPTCHA_SECRET (its siteverify secret)")
+        object.__setattr__(self, "captcha_secret", development_altcha_secret(self.data_dir, self.env.value))
+        return self
+
+    # Resilience (gateway/breaker.py): consecutive failed requests that open a service's breaker, and
+    # how long it stays open before one trial request; longer upstream read timeouts under path
+    # prefixes (`/api/v1/payments=40,...`); how long the merged OpenAPI document is cached.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_seconds: float = Field(default=10.0, gt=0, le=3600)
+    upstream_route_timeouts: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    openapi_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
+
+    @field_validator("upstream_route_timeouts", mode="before")
+    @classmethod
+    def _parse_route_timeouts(cls, value: object) -> object:
+        entries = comma_separated(value)
+        if not isinstance(entries, list):
+            return entries
+        timeouts: dict[str, float] = {}
+        for entry in entries:
+            prefix, _, seconds = str(entry).partition("=")
+            prefix = prefix.strip().rstrip("/")
+            try:
+                timeout = float(seconds)
+            except ValueError:
+                timeout = -1.0
+            if not prefix.startswith("/") or not 0 < timeout <= 600:
+                raise ValueError(f"{entry!r} is not `/path/prefix=seconds` (0 < seconds <= 600)")
+            timeouts[prefix] = timeout
+        return timeouts
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -102,6 +206,18 @@ class GatewaySettings(CommonSettings):
             if not 1 <= size <= MAX_BODY_LIMIT:
                 raise ValueError(f"{prefix}: body limit must be between 1 and {MAX_BODY_LIMIT} bytes")
         return value
+
+    @field_validator(
+        "rate_limit_default",
+        "rate_limit_auth",
+        "rate_limit_checkout",
+        "rate_limit_refunds",
+        "rate_limit_webhooks",
+    )
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)  # raises ValueError saying what is wrong
+        return value.strip()
 
     def upstream_urls(self) -> dict[str, str]:
         return {

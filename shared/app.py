@@ -43,11 +43,13 @@ def create_base_app(
     routers: Sequence[APIRouter] = (),
     lifespans: Sequence[Lifespan] = (),
     description: str = "",
+    openapi_url: str | None = "/openapi.json",
 ) -> FastAPI:
     """An app with the shared error model, request context, health and metrics.
 
     `lifespans` are entered in order at start-up and left in reverse at shutdown; they register
-    readiness checks in `app.state.readiness_checks`.
+    readiness checks in `app.state.readiness_checks`. `openapi_url` None drops FastAPI's own
+    `/openapi.json` (the gateway serves the merged document there instead).
     """
     configure_logging(settings.service_name, settings.log_level)
 
@@ -67,6 +69,7 @@ def create_base_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=openapi_url,
     )
     app.state.settings = settings
     app.state.metrics = HttpMetrics(settings.service_name)

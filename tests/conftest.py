@@ -48,8 +48,16 @@ AUTH_TEST_SETTINGS = {
 # Orders keep the default 15-minute payment window; tests that need an order overdue move its
 # deadline into the past, and the reaper (sweeping twice a second here) does the rest.
 ORDER_TEST_SETTINGS = {"ORDER_EXPIRY_SWEEP_SECONDS": "0.5"}
-# Every test client is 127.0.0.1: the race tests send more requests at once than one shopper would.
-GATEWAY_TEST_SETTINGS = {"MAX_INFLIGHT_PER_CLIENT": "1000"}
+# Every test client is 127.0.0.1: the race tests send more requests at once than one shopper would,
+# and the whole suite more than any one client may per minute. Rate limits are tested on gateways of
+# their own (tests/integration/test_rate_limits*.py).
+GATEWAY_TEST_SETTINGS = {
+    "MAX_INFLIGHT_PER_CLIENT": "1000",
+    **{
+        f"RATE_LIMIT_{name}": "1000000/minute"
+        for name in ("DEFAULT", "AUTH", "CHECKOUT", "REFUNDS", "WEBHOOKS")
+    },
+}
 
 
 def stack_env(database_name: str) -> dict[str, str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import EmailStr, Field, SecretStr
+from pydantic import EmailStr, Field, SecretStr, model_validator
 
 from shared.settings import CommonSettings, settings_or_exit
 
@@ -52,6 +52,7 @@ class AuthSettings(CommonSettings):
     login_ip_lockout_after_failures: int = Field(default=100, ge=1)
     # off | altcha | turnstile | hcaptcha | recaptcha. The gateway verifies solutions; the auth
     # service only decides when one is required. `off` disables every CAPTCHA demand.
+    # Unset: altcha with registration protected in production, off elsewhere (the API contract).
     captcha_provider: str = Field(default="off", pattern="^(off|altcha|turnstile|hcaptcha|recaptcha)$")
     captcha_on_register: bool = False
 
@@ -69,6 +70,15 @@ class AuthSettings(CommonSettings):
         if name == "jwt_signing_key":
             return generate_signing_key_pem()
         return CommonSettings.generate_secret(name)
+
+    @model_validator(mode="after")
+    def _production_captcha_defaults(self) -> Self:
+        if self.is_production:
+            if "captcha_provider" not in self.model_fields_set:
+                self.captcha_provider = "altcha"
+            if "captcha_on_register" not in self.model_fields_set:
+                self.captcha_on_register = True
+        return self
 
     @classmethod
     def secret_format_problem(cls, name: str, value: str) -> str | None:

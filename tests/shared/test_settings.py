@@ -69,6 +69,7 @@ def test_production_starts_with_strong_secrets(monkeypatch: pytest.MonkeyPatch) 
 def test_gateway_needs_no_database_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENV", "production")
     monkeypatch.setenv("INTERNAL_TOKEN", STRONG)
+    monkeypatch.setenv("CAPTCHA_SECRET", STRONG[::-1])
     assert load_settings(GatewaySettings).is_production
 
 

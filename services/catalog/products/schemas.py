@@ -13,6 +13,7 @@ from pydantic import (
     StringConstraints,
     UrlConstraints,
     field_validator,
+    model_validator,
 )
 
 from shared.money import Money
@@ -50,9 +51,19 @@ class ProductPatch(BaseModel):
     name: Name | None = None
     description: Description | None = None
     price: Money | None = None
-    category: Slug | None = None
+    category: Slug | None = Field(default=None, description="null removes the product from its category.")
     active: bool | None = None
     images: Images | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls_but_category(self) -> ProductPatch:
+        """Absent means "unchanged"; an explicit null only makes sense for the (optional) category."""
+        nulled = sorted(
+            name for name in self.model_fields_set if name != "category" and getattr(self, name) is None
+        )
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)} cannot be null; leave a field out to keep it")
+        return self
 
 
 class Product(BaseModel):

@@ -148,3 +148,24 @@ async def test_search_text_is_never_a_pattern_or_an_operator(
     response = await gateway.get("/api/v1/products", params={"category": category, "q": q})
     assert response.status_code == 200
     assert response.json()["items"] == []
+
+
+@pytest.mark.parametrize("field", ["name", "description", "price", "active", "images"])
+async def test_a_patch_cannot_null_a_required_field(
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, field: str
+) -> None:
+    """Found by schemathesis: `{"price": null}` was stored and broke every later read of the product."""
+    product = await make_product(gateway, admin)
+    response = await gateway.patch(f"/api/v1/products/{product['id']}", json={field: None}, headers=admin)
+    assert response.status_code == 422
+    assert (await gateway.get(f"/api/v1/products/{product['id']}")).status_code == 200
+
+
+async def test_a_patch_can_remove_the_category(gateway: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    category = await make_category(gateway, admin)
+    product = await make_product(gateway, admin, category=category)
+    response = await gateway.patch(
+        f"/api/v1/products/{product['id']}", json={"category": None}, headers=admin
+    )
+    assert response.status_code == 200
+    assert response.json()["category"] is None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.idempotency import IdempotencyKeyRequired, IdempotencyKeyReused
 
 
 class OrderNotFound(NotFound):
@@ -22,14 +23,6 @@ class InsufficientStock(Conflict):
 
 class IllegalTransition(Conflict):
     slug, title = "illegal-transition", "The order cannot move to that status now"
-
-
-class IdempotencyKeyRequired(BadRequest):
-    slug, title = "idempotency-key-required", "An Idempotency-Key header is required"
-
-
-class IdempotencyKeyReused(ValidationFailed):
-    slug, title = "idempotency-key-reused", "This Idempotency-Key was used with a different request"
 
 
 class UnknownProducts(ValidationFailed):
@@ -50,3 +43,6 @@ class EmptyCart(ValidationFailed):
 
 class InvalidOrderCursor(ValidationFailed):
     slug, title = "invalid-cursor", "The cursor is not valid for this listing"
+
+
+__all__ = ["IdempotencyKeyRequired", "IdempotencyKeyReused"]

@@ -5,28 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.order.orders import lifecycle, service
 from services.order.orders.checkout import OrderContext, place_order
-from services.order.orders.errors import IdempotencyKeyRequired
 from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
 from services.order.orders.service import OrderFilters
 from services.order.orders.state import OrderStatus
 from shared.deps import AdminUser, CurrentUser, Db, Mongo
+from shared.idempotency import IdempotencyKeyHeader, require_key
 from shared.ids import OBJECT_ID_PATTERN, object_id_path
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 OrderId = Annotated[str, object_id_path("Order id")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=r"^[\x21-\x7e]{1,255}$",
-        description="Required: a unique value per order attempt (a UUID); retries reuse it.",
-    ),
-]
+IdempotencyKey = IdempotencyKeyHeader
 
 
 def order_context(request: Request, client: Mongo, db: Db) -> OrderContext:
@@ -44,9 +37,7 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Order:
-    if idempotency_key is None:
-        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a new UUID per order attempt).")
-    placed = await place_order(ctx, user.user_id, body, idempotency_key)
+    placed = await place_order(ctx, user.user_id, body, require_key(idempotency_key))
     response.headers["Location"] = f"{router.prefix}/{placed.order.id}"
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"

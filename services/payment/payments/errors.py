@@ -1,6 +1,7 @@
 """Errors of the payments domain."""
 
 from shared.errors import AppError, Conflict, NotFound, ValidationFailed
+from shared.idempotency import IdempotencyKeyReused
 
 
 class PaymentNotFound(NotFound):
@@ -19,5 +20,5 @@ class ProviderFailed(AppError):
     status, slug, title = 502, "provider-error", "The payment provider refused or did not answer"
 
 
-class PaymentKeyReused(ValidationFailed):
-    slug, title = "idempotency-key-reused", "This Idempotency-Key was used with a different request"
+# Same problem as for orders: one type for every Idempotency-Key mismatch.
+PaymentKeyReused = IdempotencyKeyReused

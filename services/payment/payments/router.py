@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 
 from services.payment.context import Context
 from services.payment.payments import service
@@ -12,28 +12,13 @@ from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
 from services.payment.refunds.schemas import CreateRefund, Refund
 from shared.deps import AdminUser, CurrentUser
-from shared.errors import BadRequest
+from shared.idempotency import IdempotencyKeyHeader, require_key
 from shared.ids import object_id_path
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 
 PaymentId = Annotated[str, object_id_path("Payment id")]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key", pattern=r"^[\x21-\x7e]{1,255}$", description="Required; retries reuse it."
-    ),
-]
-
-
-class IdempotencyKeyRequired(BadRequest):
-    slug, title = "idempotency-key-required", "An Idempotency-Key header is required"
-
-
-def require_key(key: str | None) -> str:
-    if key is None:
-        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a new UUID per attempt).")
-    return key
+IdempotencyKey = IdempotencyKeyHeader
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Payment, summary="Pay an order")

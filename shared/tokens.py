@@ -87,19 +87,24 @@ class JwksKeySet:
         self._url = url
         self._cache_seconds = cache_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # last successful fetch: how fresh the keys are
+        self._attempted_at = float("-inf")  # last fetch tried, successful or not
         self._lock = asyncio.Lock()
 
     async def key_for(self, kid: str) -> Ed25519PublicKey | None:
-        age = time.monotonic() - self._fetched_at
-        if age > self._cache_seconds or (kid not in self._keys and age > MIN_REFETCH_SECONDS):
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._cache_seconds or kid not in self._keys
+        if stale and now - self._attempted_at > MIN_REFETCH_SECONDS:
             await self._refresh()
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._fetched_at <= MIN_REFETCH_SECONDS:
-                return  # another request refreshed while this one waited
+            if time.monotonic() - self._attempted_at <= MIN_REFETCH_SECONDS:
+                # Another request just tried (successfully or not) while this one waited: a failing
+                # auth service is asked once per interval, not once per waiting request.
+                return
+            self._attempted_at = time.monotonic()
             try:
                 response = await self._client.get(self._url)
                 response.raise_for_status()
@@ -108,7 +113,6 @@ class JwksKeySet:
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 # Keep the keys we have; a failed fetch must not log everybody out.
                 log_event(logger, "auth.jwks_fetch_failed", logging.WARNING, error=type(exc).__name__)
-                self._fetched_at = time.monotonic() - self._cache_seconds + MIN_REFETCH_SECONDS
                 return
             self._keys = keys
             self._fetched_at = time.monotonic()

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from devstack.stack import Stack, StackSettings, free_port
+from devstack.stack import Stack, settings_on_free_ports
 from shared.db import Database, MongoClient, ensure_collections, with_transaction
 
 SERIAL = 300
@@ -146,7 +146,7 @@ def main() -> None:
         asyncio.run(measure(url))
         return
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = StackSettings(data_dir=Path(data_dir), embedded_mongodb_port=free_port(), mongodb_url=None)
+        settings = settings_on_free_ports(Path(data_dir), mongodb_url=None)
         stack = Stack(settings, log_dir=Path(data_dir) / "logs")
         stack.start_embedded_db()
         try:

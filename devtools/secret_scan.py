@@ -55,7 +55,7 @@ PLACEHOLDER = re.compile(
       | your[-_].*                   # your-stripe-key
       | .*change[-_]?(?:me|this).*   # changeme, change-me, CHANGE_THIS
       | .*example.*                  # example-password
-      | .*xxx.*                      # sk_live_xxxxxxxx
+      | .*xxx.*                      # a key written as a run of x's
       | (?P<char>.)(?P=char)*        # ******** (any one character repeated)
     )$""",
     re.IGNORECASE | re.VERBOSE,

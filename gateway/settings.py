@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import ip_network
 from typing import Annotated, ClassVar, Self
@@ -27,6 +28,34 @@ def comma_separated(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def prefix_map(value: object, convert: Callable[[str], float | None], shape: str) -> object:
+    """`/a=1,/b/c=2` -> {"/a": 1, "/b/c": 2}; `convert` turns a value into a number, or None if invalid."""
+    entries = comma_separated(value)
+    if not isinstance(entries, list):
+        return entries
+    parsed: dict[str, float] = {}
+    for entry in entries:
+        prefix, _, raw = str(entry).partition("=")
+        prefix = prefix.strip().rstrip("/")
+        number = convert(raw.strip()) if prefix.startswith("/") else None
+        if number is None:
+            raise ValueError(f"{entry!r} is not {shape}")
+        parsed[prefix] = number
+    return parsed
+
+
+def _seconds(raw: str) -> float | None:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds <= 600 else None
+
+
+def _byte_count(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() else None
 
 
 class GatewaySettings(CommonSettings):
@@ -144,21 +173,7 @@ class GatewaySettings(CommonSettings):
     @field_validator("upstream_route_timeouts", mode="before")
     @classmethod
     def _parse_route_timeouts(cls, value: object) -> object:
-        entries = comma_separated(value)
-        if not isinstance(entries, list):
-            return entries
-        timeouts: dict[str, float] = {}
-        for entry in entries:
-            prefix, _, seconds = str(entry).partition("=")
-            prefix = prefix.strip().rstrip("/")
-            try:
-                timeout = float(seconds)
-            except ValueError:
-                timeout = -1.0
-            if not prefix.startswith("/") or not 0 < timeout <= 600:
-                raise ValueError(f"{entry!r} is not `/path/prefix=seconds` (0 < seconds <= 600)")
-            timeouts[prefix] = timeout
-        return timeouts
+        return prefix_map(value, _seconds, "`/path/prefix=seconds` (0 < seconds <= 600)")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -187,17 +202,7 @@ class GatewaySettings(CommonSettings):
     @field_validator("body_limit_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: object) -> object:
-        entries = comma_separated(value)
-        if not isinstance(entries, list):
-            return entries
-        overrides: dict[str, int] = {}
-        for entry in entries:
-            prefix, _, size = str(entry).partition("=")
-            prefix = prefix.strip().rstrip("/")
-            if not prefix.startswith("/") or not size.strip().isdigit():
-                raise ValueError(f"{entry!r} is not `/path/prefix=bytes`")
-            overrides[prefix] = int(size)
-        return overrides
+        return prefix_map(value, _byte_count, "`/path/prefix=bytes`")
 
     @field_validator("body_limit_overrides")
     @classmethod

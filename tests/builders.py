@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from bson import ObjectId
+
+from shared.db import Database
 
 DEFAULT_PASSWORD = "a long and unusual test passphrase"
 
@@ -85,3 +88,11 @@ async def place_order(
     return await gateway.post(
         "/api/v1/orders", json=body, headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex}
     )
+
+
+async def stock_of(db: Database, product_id: str) -> int:
+    """A product's stock as stored (what the tests of selling and returning units check)."""
+    doc = await db.products.find_one({"_id": ObjectId(product_id)})
+    assert doc is not None
+    stock: int = doc["stock"]
+    return stock

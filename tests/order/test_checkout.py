@@ -9,14 +9,7 @@ import httpx
 from bson import ObjectId
 
 from shared.db import Database
-from tests.builders import customer_headers, make_product, place_order
-
-
-async def stock_of(db: Database, product_id: str) -> int:
-    doc = await db.products.find_one({"_id": ObjectId(product_id)})
-    assert doc is not None
-    stock: int = doc["stock"]
-    return stock
+from tests.builders import customer_headers, make_product, place_order, stock_of
 
 
 async def orders_for(db: Database, product_id: str) -> list[dict[str, object]]:

@@ -19,15 +19,8 @@ from services.order.orders.lifecycle import expire_order
 from services.order.settings import OrderSettings
 from shared.clock import utcnow
 from shared.db import Database, MongoClient
-from tests.builders import customer_headers, make_product, place_order
+from tests.builders import customer_headers, make_product, place_order, stock_of
 from tests.conftest import stack_settings
-
-
-async def stock_of(db: Database, product_id: str) -> int:
-    doc = await db.products.find_one({"_id": ObjectId(product_id)})
-    assert doc is not None
-    stock: int = doc["stock"]
-    return stock
 
 
 async def new_order(

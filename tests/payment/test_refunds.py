@@ -10,7 +10,7 @@ import httpx
 from bson import ObjectId
 
 from shared.db import Database
-from tests.builders import customer_headers, make_product, place_order
+from tests.builders import customer_headers, make_product, place_order, stock_of
 
 
 async def paid_order(gateway: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]:
@@ -42,13 +42,6 @@ async def refund(
         json=body,
         headers={**admin, "Idempotency-Key": key or uuid.uuid4().hex},
     )
-
-
-async def stock_of(db: Database, product_id: str) -> int:
-    doc = await db.products.find_one({"_id": ObjectId(product_id)})
-    assert doc is not None
-    stock: int = doc["stock"]
-    return stock
 
 
 async def test_partial_refund_with_restock_then_the_rest(

@@ -21,14 +21,7 @@ from services.payment.providers.sandbox import SandboxProvider
 from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import Database, MongoClient
-from tests.builders import customer_headers, make_product, place_order
-
-
-async def stock_of(db: Database, product_id: str) -> int:
-    doc = await db.products.find_one({"_id": ObjectId(product_id)})
-    assert doc is not None
-    stock: int = doc["stock"]
-    return stock
+from tests.builders import customer_headers, make_product, place_order, stock_of
 
 
 async def ordered(

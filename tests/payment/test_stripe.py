@@ -30,7 +30,7 @@ from services.payment.providers.stripe import StripeProvider, UnreadableEvent, c
 from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import Database, Document, MongoClient
-from tests.builders import customer_headers, make_product, place_order
+from tests.builders import customer_headers, make_product, place_order, stock_of
 from tests.payment.conftest import ProviderStack, fake_server, provider_stack
 
 # stripe 16.1.0's HTTPXClient posts form bodies with httpx's deprecated `data=<str>`; not ours to fix.
@@ -195,13 +195,6 @@ async def order_status(db: Database, order_id: str) -> str:
     assert doc is not None
     status: str = doc["status"]
     return status
-
-
-async def stock_of(db: Database, product_id: str) -> int:
-    doc = await db.products.find_one({"_id": ObjectId(product_id)})
-    assert doc is not None
-    stock: int = doc["stock"]
-    return stock
 
 
 def statuses(doc: Document) -> list[str]:

@@ -71,8 +71,9 @@ def bkash_fake(provider_root: Path) -> Iterator[FakeBkash]:
         username="merchant-" + secrets.token_hex(4),
         password=secrets.token_urlsafe(16),
     )
-    args = ["--app-key", fake.app_key, "--app-secret", fake.app_secret]
-    args += ["--username", fake.username, "--password", fake.password]
+    # `--name=value`: a random secret may start with "-", which argparse would take for an option.
+    args = [f"--app-key={fake.app_key}", f"--app-secret={fake.app_secret}"]
+    args += [f"--username={fake.username}", f"--password={fake.password}"]
     with fake_server("tests.fakes.bkash_server", *args, log_dir=provider_root / "logs") as url:
         yield FakeBkash(url, fake.app_key, fake.app_secret, fake.username, fake.password)
 

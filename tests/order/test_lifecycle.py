@@ -102,7 +102,14 @@ async def test_cancel_and_expiry_racing_restock_once(
         cancel, *expiries = results
         assert isinstance(cancel, httpx.Response)
         winners = (cancel.status_code == 200) + sum(1 for won in expiries if won)
-        assert winners == 1
+        # The stack's own reaper (sweeping twice a second) races for the overdue order too, so the
+        # winner may be none of these calls; exactly one close, by anyone, is what must hold.
+        assert winners <= 1
+        stored = await db.orders.find_one({"_id": ObjectId(order["id"])})
+        assert stored is not None
+        closes = [entry for entry in stored["history"] if entry["status"] in ("cancelled", "expired")]
+        assert len(closes) == 1
+        assert stored["status"] == closes[0]["status"]
         assert await stock_of(db, product["id"]) == 10
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Annotated
 
 from bson import ObjectId
@@ -21,3 +23,15 @@ def to_object_id(value: str) -> ObjectId:
 
 
 ProductId = Annotated[str, object_id_path("Product id")]
+
+
+def unguessable_object_id() -> ObjectId:
+    """An ObjectId for a document whose id appears in URLs (orders, payments, refunds).
+
+    A default ObjectId is a timestamp, a per-process constant and a counter: from one's own id a
+    neighbour's is a few guesses away. This one keeps the 4-byte timestamp (ids still sort by
+    creation time, which keyset pagination relies on) and makes the other 8 bytes random, so
+    guessing another id means guessing 64 random bits; ownership checks stay the real defence.
+    """
+    seconds = int(time.time()).to_bytes(4, "big")
+    return ObjectId(seconds + secrets.token_bytes(8))

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from gateway.breaker import breakers_for
+from gateway.canonical import CanonicalPathMiddleware
 from gateway.captcha.gate import captcha_lifespan
 from gateway.captcha.middleware import CaptchaMiddleware
 from gateway.captcha.router import captcha_router
@@ -16,7 +17,7 @@ from gateway.clients import TrustedProxies
 from gateway.cors import CorsMiddleware
 from gateway.health import aggregate_health_router
 from gateway.inflight import ClientSlots, InFlightLimitMiddleware
-from gateway.limits import BodyLimitMiddleware, HeadLimitsMiddleware
+from gateway.limits import HeadLimitsMiddleware, body_limits
 from gateway.openapi import DOCS_CSP, DOCS_PATH, openapi_router
 from gateway.proxy import create_http_client, proxy_router
 from gateway.ratelimit.limiter import RateLimits, rate_limit_lifespan
@@ -24,6 +25,7 @@ from gateway.ratelimit.middleware import RateLimitMiddleware
 from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.settings import GatewaySettings, get_settings
 from shared.app import create_base_app, redis_lifespan
+from shared.body_limit import BodyLimitMiddleware
 
 
 @asynccontextmanager
@@ -38,9 +40,10 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
 
     security headers (outermost, so every answer gets them, the last-resort 500 included), the
     request context of the base app (request id, access log, metrics: so every refusal below is
-    logged, counted and quotable), CORS (so the SPA can read the refusals), URL and header limits,
-    the rate limits (before a refused request takes an in-flight slot), the per-client in-flight
-    cap, the body limit, the CAPTCHA check, then routing and the proxy.
+    logged, counted and quotable), CORS (so the SPA can read the refusals), the canonical path check
+    (before any rule reads the path), URL and header limits, the rate limits (before a refused
+    request takes an in-flight slot), the per-client in-flight cap, the body limit, the CAPTCHA
+    check, then routing and the proxy.
     """
     proxies = TrustedProxies(settings.trusted_proxies)
     app.state.trusted_proxies = proxies
@@ -53,6 +56,8 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
         Middleware(
             CorsMiddleware, origins=settings.cors_origins, max_age_seconds=settings.cors_max_age_seconds
         ),
+        # Before every rule that looks at the path: each then sees the one path that is forwarded.
+        Middleware(CanonicalPathMiddleware),
         Middleware(
             HeadLimitsMiddleware,
             max_url_bytes=settings.max_url_bytes,
@@ -62,8 +67,7 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
         Middleware(InFlightLimitMiddleware, slots=app.state.client_slots, proxies=proxies),
         Middleware(
             BodyLimitMiddleware,
-            max_body_bytes=settings.max_body_bytes,
-            overrides=settings.body_limit_overrides,
+            limit_for=body_limits(settings.max_body_bytes, settings.body_limit_overrides),
             timeout_seconds=settings.request_body_timeout_seconds,
         ),
     ]

@@ -14,7 +14,8 @@ from collections.abc import Collection
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import OriginNotAllowed, problem_for
+from gateway.errors import OriginNotAllowed
+from shared.errors import problem_for
 from shared.middleware import REQUEST_ID_HEADER
 
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"

@@ -12,8 +12,10 @@ import logging
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.clients import TrustedProxies
-from gateway.errors import TooManyConcurrentRequests, problem_for
+from gateway.errors import TooManyConcurrentRequests
 from gateway.routing import owning_service
+from shared.errors import problem_for
+from shared.forwarding import client_group
 from shared.logging import log_event
 
 logger = logging.getLogger("gateway.inflight")
@@ -61,7 +63,7 @@ class InFlightLimitMiddleware:
         if scope["type"] != "http" or owning_service(scope["path"]) is None:
             await self.app(scope, receive, send)
             return
-        client = self.proxies.client_ip(scope)
+        client = client_group(self.proxies.client_ip(scope))  # IPv6: one /64 is one client
         if not self.slots.try_acquire(client):
             log_event(logger, "gateway.inflight_refused", logging.WARNING, client_ip=client)
             error = TooManyConcurrentRequests(self.slots.limit)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -20,6 +19,7 @@ from starlette.background import BackgroundTask
 from starlette.types import Scope
 
 from gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
+from gateway.canonical import upstream_path
 from gateway.clients import TrustedProxies
 from gateway.routing import ROUTE_PREFIXES, longest_prefix
 from gateway.settings import GatewaySettings
@@ -32,8 +32,6 @@ PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Sent again once when the connection fails or drops before an answer (never after a timeout).
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
 RETRIABLE_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-# Characters left as they are in a forwarded path (RFC 3986 pchar and `/`; `%` keeps escapes intact).
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 # Connection-level headers (RFC 9110 §7.6.1) belong to one hop and are never forwarded.
 HOP_BY_HOP = frozenset(
     {
@@ -117,11 +115,9 @@ def _has_body(request: Request) -> bool:
 
 
 def upstream_url(base_url: str, scope: Scope) -> httpx.URL:
-    """The service's URL for this request, its path as the client encoded it: the decoded path can
-    hold characters that cannot be sent again (`%0E` became a control character: a 500 before), and
-    `%2F` or `%3F` must reach the service still escaped. Anything not plain ASCII is escaped."""
-    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-    target = quote(raw_path, safe=_PATH_SAFE).encode("ascii")
+    """The service's URL for this request: the checked path in its one forwarded spelling
+    (gateway/canonical.py), so the service decodes exactly the path every gateway rule saw."""
+    target = upstream_path(scope["path"])
     query: bytes = scope.get("query_string", b"")
     return httpx.URL(base_url).copy_with(raw_path=target + b"?" + query if query else target)
 

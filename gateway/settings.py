@@ -14,11 +14,8 @@ from pydantic_settings import NoDecode
 from gateway.captcha.config import SITEVERIFY_URLS, CaptchaProvider, development_altcha_secret, parse_route
 from gateway.ratelimit.policy import parse_rate_limit
 from shared.forwarding import IpNetwork
-from shared.settings import CommonSettings, settings_or_exit
+from shared.settings import MAX_BODY_LIMIT, CommonSettings, settings_or_exit
 
-MIB = 1024 * 1024
-# The most any route may accept; larger uploads belong in object storage, not in the API.
-MAX_BODY_LIMIT = 64 * MIB
 # An exact browser origin: scheme, host, optional port; no path, no wildcard, no trailing slash.
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
 
@@ -75,11 +72,9 @@ class GatewaySettings(CommonSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
 
-    max_body_bytes: int = Field(default=MIB, ge=1024, le=MAX_BODY_LIMIT)
-    # Larger (or smaller) limits under a path prefix: `/api/v1/some/prefix=bytes,...`.
+    # Larger (or smaller) limits than MAX_BODY_BYTES under a path prefix: `/api/v1/some/prefix=bytes,...`
+    # (a service behind a larger override needs its own MAX_BODY_BYTES raised too).
     body_limit_overrides: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
-    # The whole body must arrive within this time of the request head (cuts trickled uploads).
-    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     max_url_bytes: int = Field(default=8192, ge=256, le=65_536)
     max_header_bytes: int = Field(default=16_384, ge=1024, le=65_536)
 

@@ -13,7 +13,9 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 import httpx
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
+from starlette.middleware import Middleware
 
+from shared.body_limit import BodyLimitMiddleware
 from shared.db import (
     CollectionIndexes,
     MongoClient,
@@ -24,12 +26,14 @@ from shared.db import (
     ping,
 )
 from shared.errors import install_error_handlers
+from shared.forwarding import INTERNAL_TOKEN_HEADER
+from shared.gateway_only import GatewayOnlyMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.logging import configure_logging, log_event
 from shared.metrics import HttpMetrics, metrics_router
 from shared.middleware import RequestContextMiddleware
 from shared.settings import CommonSettings
-from shared.tokens import JwksKeySet, TokenVerifier
+from shared.tokens import JwksKeySet, KeysUnavailable, TokenVerifier
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -149,11 +153,21 @@ async def _check_server(client: MongoClient, settings: CommonSettings) -> None:
 
 @asynccontextmanager
 async def jwks_verifier_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Verify access tokens locally with the auth service's published keys (fetched on first use)."""
+    """Verify access tokens locally with the auth service's published keys (fetched before ready)."""
     settings: CommonSettings = app.state.settings
     timeout = httpx.Timeout(settings.health_check_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+    # The auth service answers only callers with the internal token, its key set included.
+    token = settings.internal_token.get_secret_value() if settings.internal_token else ""
+    headers = {INTERNAL_TOKEN_HEADER: token} if token else {}
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as client:
         keys = JwksKeySet(client, settings.auth_jwks_url, settings.jwks_cache_seconds)
+
+        async def check_keys() -> None:
+            """Not ready before the keys are here: a valid token must never meet an empty key set."""
+            if not keys.loaded and not await keys.refresh():
+                raise KeysUnavailable()
+
+        add_readiness_check(app, "jwks", check_keys)
         app.state.token_verifier = TokenVerifier(
             keys,
             issuer=settings.jwt_issuer,
@@ -177,10 +191,27 @@ def create_service_app(
 
     `token_verifier` sets `app.state.token_verifier`; the auth service passes one that uses its own keys.
     """
-    return create_base_app(
+    app = create_base_app(
         settings,
         title=title,
         routers=routers,
         lifespans=[mongo_lifespan(collections), redis_lifespan, token_verifier, *lifespans],
         description=description,
+    )
+    install_service_guards(app, settings)
+    return app
+
+
+def install_service_guards(app: FastAPI, settings: CommonSettings) -> None:
+    """The second line behind the gateway: only the gateway may call (outside development), and no
+    body larger than MAX_BODY_BYTES. Inside the request context, so refusals are logged and counted."""
+    if settings.gateway_only:
+        token = settings.internal_token.get_secret_value() if settings.internal_token else ""
+        app.user_middleware.append(Middleware(GatewayOnlyMiddleware, token=token))
+    app.user_middleware.append(
+        Middleware(
+            BodyLimitMiddleware,
+            limit_for=lambda _path: settings.max_body_bytes,
+            timeout_seconds=settings.request_body_timeout_seconds,
+        )
     )

@@ -150,6 +150,19 @@ def problem_response(
     )
 
 
+def problem_for(error: AppError, instance: str | None) -> JSONResponse:
+    """The problem+json answer for `error`, for middleware that answers without the app's handlers."""
+    return problem_response(
+        error.status,
+        error.slug,
+        error.title,
+        error.detail,
+        instance=instance,
+        headers=error.headers,
+        extensions=error.extensions,
+    )
+
+
 def internal_error_response(instance: str | None = None) -> JSONResponse:
     """The 500 answer: never any internals, only the request id to quote."""
     return problem_response(
@@ -161,16 +174,46 @@ def internal_error_response(instance: str | None = None) -> JSONResponse:
     )
 
 
+# A 422 lists at most this many field errors: the answer to a hostile body of 100,000 bad items
+# stays a few kilobytes instead of growing with the input (`error_count` says how many there were).
+MAX_REPORTED_ERRORS = 20
+# Each reported location and message is cut to this many parts/characters for the same reason.
+_MAX_LOC_PARTS = 8
+_MAX_MESSAGE_CHARS = 300
+
+
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """Field errors without the submitted input, which may hold passwords or card data."""
+    """Field errors without the submitted input (which may hold passwords or card data), at most
+    MAX_REPORTED_ERRORS of them, each of bounded size."""
     return [
         {
-            "loc": list(error.get("loc", ())),
-            "msg": str(error.get("msg", "")),
-            "type": str(error.get("type", "")),
+            "loc": [_short(part) for part in list(error.get("loc", ()))[:_MAX_LOC_PARTS]],
+            "msg": str(error.get("msg", ""))[:_MAX_MESSAGE_CHARS],
+            "type": str(error.get("type", ""))[:_MAX_MESSAGE_CHARS],
         }
-        for error in errors
+        for error in errors[:MAX_REPORTED_ERRORS]
     ]
+
+
+def _short(part: Any) -> Any:
+    """A location part as reported: list indexes stay numbers, names (a client's dict keys) are cut."""
+    return part if isinstance(part, int) else str(part)[:_MAX_MESSAGE_CHARS]
+
+
+def validation_problem(errors: Sequence[Any], instance: str | None) -> JSONResponse:
+    """The 422 answer for pydantic's errors, bounded whatever the input."""
+    extensions: dict[str, Any] = {"errors": validation_errors(errors), "error_count": len(errors)}
+    detail = "One or more fields are invalid; see `errors`."
+    if len(errors) > MAX_REPORTED_ERRORS:
+        detail = f"{len(errors)} fields are invalid; `errors` lists the first {MAX_REPORTED_ERRORS}."
+    return problem_response(
+        ValidationFailed.status,
+        ValidationFailed.slug,
+        ValidationFailed.title,
+        detail,
+        instance=instance,
+        extensions=extensions,
+    )
 
 
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -188,14 +231,7 @@ async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        ValidationFailed.status,
-        ValidationFailed.slug,
-        ValidationFailed.title,
-        "One or more fields are invalid; see `errors`.",
-        instance=request.url.path,
-        extensions={"errors": validation_errors(exc.errors())},
-    )
+    return validation_problem(exc.errors(), request.url.path)
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

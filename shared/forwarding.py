@@ -57,6 +57,20 @@ def parse_address(value: str) -> IpAddress | None:
     return address
 
 
+# One IPv6 subscriber usually gets a whole /64 (RFC 6177): counting each address of it apart would
+# give one client 2^64 separate budgets. IPv4 addresses count one by one.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_group(address: str) -> str:
+    """The key that counts a client address for limits: an IPv4 address itself, an IPv6 address's
+    /64 network (`2001:db8:1:2::/64`); anything that is not an address, unchanged."""
+    parsed = parse_address(address)
+    if isinstance(parsed, IPv6Address):
+        return str(IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed) if parsed is not None else address
+
+
 def is_trusted(address: IpAddress, trusted: Iterable[IpNetwork]) -> bool:
     return any(address in network for network in trusted)
 

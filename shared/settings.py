@@ -32,6 +32,9 @@ KNOWN_WEAK_SECRETS = frozenset(
 EMBEDDED_MONGODB_PORT = 27018
 EMBEDDED_MONGODB_URL = f"mongodb://127.0.0.1:{EMBEDDED_MONGODB_PORT}/?replicaSet=secantus"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
+MIB = 1024 * 1024
+# The most any route may accept; larger uploads belong in object storage, not in the API.
+MAX_BODY_LIMIT = 64 * MIB
 
 S = TypeVar("S", bound="CommonSettings")
 
@@ -101,9 +104,15 @@ class CommonSettings(BaseSettings):
     # Tolerated clock difference between the auth service and a verifier.
     jwt_leeway_seconds: float = Field(default=10.0, ge=0, le=60)
 
-    # Shared by the gateway and the services: services trust forwarded client addresses only from
-    # requests that carry it, so a caller that reaches a service directly cannot spoof its IP.
+    # Shared by the gateway and the services. Outside development a service answers only requests that
+    # carry it (its probes and metrics excepted), and trusts forwarded client addresses only from those.
     internal_token: SecretStr | None = None
+
+    # Largest request body (413 beyond it). The gateway enforces it per path first; every service
+    # enforces it again, for a caller that reaches a service port without passing the gateway.
+    max_body_bytes: int = Field(default=MIB, ge=1024, le=MAX_BODY_LIMIT)
+    # The whole body must arrive within this time of the request head (cuts trickled uploads).
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @classmethod
     def settings_customise_sources(
@@ -181,6 +190,12 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def gateway_only(self) -> bool:
+        """Whether services refuse callers without the internal token: everywhere but development,
+        where a developer may call a service port by hand."""
+        return self.env is not Environment.DEVELOPMENT
 
 
 def persisted_dev_secret(path: Path, generate: Callable[[], str]) -> str:

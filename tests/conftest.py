@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from devstack.stack import Stack, StackError, StackSettings, settings_on_free_ports
 from shared.db import Database
 from shared.db import MongoClient as AsyncClient
+from shared.forwarding import INTERNAL_TOKEN_HEADER
 from tests.builders import bearer, login, register
 
 
@@ -28,6 +29,16 @@ def stack_settings(data_dir: Path, **overrides: object) -> StackSettings:
         "startup_timeout_seconds": 60,
     }
     return settings_on_free_ports(data_dir, **{**defaults, **overrides})
+
+
+# One internal token for every stack this session starts, so an extra gateway or service started by a
+# test talks to the session stack's processes as the real gateway does (devstack reads it from here).
+os.environ.setdefault("INTERNAL_TOKEN", secrets.token_urlsafe(32))
+
+
+def internal_headers() -> dict[str, str]:
+    """What a test sends to call a service port directly, as the gateway would."""
+    return {INTERNAL_TOKEN_HEADER: os.environ["INTERNAL_TOKEN"]}
 
 
 ADMIN_EMAIL = "admin@example.com"

@@ -17,9 +17,9 @@ from gateway.captcha.config import CaptchaProvider
 from gateway.captcha.gate import CaptchaGate
 from gateway.captcha.verdicts import CAPTCHA_RESPONSE_HEADER, CaptchaUnavailable, Verdict, captcha_refused
 from gateway.clients import TrustedProxies
-from gateway.errors import problem_for
 from gateway.routing import owning_service
 from gateway.settings import GatewaySettings
+from shared.errors import problem_for
 from shared.logging import log_event
 
 # request.state key read by gateway/proxy.py `upstream_headers`.

@@ -13,12 +13,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.clients import TrustedProxies
-from gateway.errors import problem_for
 from gateway.ratelimit.limiter import RateLimits
 from gateway.ratelimit.policy import Decision, RouteClass, route_class, rules_for
-from shared.errors import AppError
+from shared.errors import AppError, problem_for
 from shared.logging import log_event
-from shared.tokens import InvalidToken
+from shared.tokens import InvalidToken, KeysUnavailable
 
 logger = logging.getLogger("gateway.ratelimit")
 
@@ -43,8 +42,10 @@ async def verified_user_id(limits: RateLimits, headers: Headers) -> str | None:
     if verifier is None or scheme.lower() != "bearer" or not token.strip():
         return None
     try:
+        # The same verifier as the services': it waits for a key fetch in flight, so a valid token
+        # right after a restart counts for its user, not in the client address's bucket.
         principal = await verifier.verify(token.strip())
-    except InvalidToken:
+    except (InvalidToken, KeysUnavailable):  # the service behind will answer 401 or 503
         return None
     return principal.user_id
 

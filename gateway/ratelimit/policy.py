@@ -18,6 +18,8 @@ from enum import StrEnum
 
 from limits import RateLimitItem, parse_many
 
+from shared.forwarding import client_group
+
 # Longest window a limit may have: counters of longer windows would outlive any use.
 MAX_WINDOW_SECONDS = 86_400
 # Probes and scrapes: an orchestrator or monitor must never be refused.
@@ -81,7 +83,8 @@ def route_class(method: str, path: str) -> RouteClass | None:
 
 
 def ip_client(address: str) -> str:
-    return f"ip:{address}"
+    """The bucket of a client address: IPv6 clients count by /64 (shared/forwarding.py)."""
+    return f"ip:{client_group(address)}"
 
 
 def user_client(user_id: str) -> str:

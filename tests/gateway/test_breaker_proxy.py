@@ -72,18 +72,19 @@ async def test_timeouts_are_never_retried(late: Exception) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw_path", "query", "forwarded"),
+    ("path", "query", "forwarded"),
     [
-        (b"/api/v1/products/sku/%0E", b"", "/api/v1/products/sku/%0E"),
-        (b"/api/v1/products/a%3Fb%2Fc", b"q=a%20b&limit=2", "/api/v1/products/a%3Fb%2Fc?q=a%20b&limit=2"),
-        (b"/api/v1/products/\xc3\xa4 x", b"", "/api/v1/products/%C3%A4%20x"),
-        (b"/api/v1/products/%2e%2e/x", b"", "/api/v1/products/%2e%2e/x"),
+        ("/api/v1/products/a?b", b"q=a%20b&limit=2", "/api/v1/products/a%3Fb?q=a%20b&limit=2"),
+        ("/api/v1/products/\u00e4 x", b"", "/api/v1/products/%C3%A4%20x"),
+        ("/api/v1/products/100%", b"", "/api/v1/products/100%25"),
+        ("/api/v1/products/a#b", b"", "/api/v1/products/a%23b"),
+        ("/api/v1/products/a:b@c;d=e", b"", "/api/v1/products/a:b@c;d=e"),
     ],
 )
-def test_the_path_is_forwarded_as_the_client_encoded_it(
-    raw_path: bytes, query: bytes, forwarded: str
-) -> None:
-    scope = {"type": "http", "raw_path": raw_path, "path": "/unused", "query_string": query}
+def test_the_checked_path_is_forwarded_in_one_spelling(path: str, query: bytes, forwarded: str) -> None:
+    """The service gets the decoded path every gateway rule saw, escaped once: a decoded `%`, `?` or
+    `#` never turns into an escape, a query or a fragment on the way out."""
+    scope = {"type": "http", "raw_path": b"/ignored", "path": path, "query_string": query}
     url = upstream_url("http://127.0.0.1:8002", scope)
     assert url.raw_path.decode() == forwarded
     assert (url.host, url.port) == ("127.0.0.1", 8002)

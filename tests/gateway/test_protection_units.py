@@ -8,11 +8,11 @@ import pytest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import Message
 
-from gateway.errors import PayloadTooLarge, RequestBodyTimeout
 from gateway.inflight import ClientSlots
-from gateway.limits import BodyGuard, body_limit_for, header_bytes, url_bytes
+from gateway.limits import body_limit_for, header_bytes, url_bytes
 from gateway.routing import longest_prefix
 from gateway.security_headers import DEFAULT_CSP, csp_for, needs_no_store
+from shared.body_limit import BodyGuard, PayloadTooLarge, RequestBodyTimeout
 
 
 def test_client_slots_cap_each_client_and_forget_idle_ones() -> None:

@@ -188,9 +188,26 @@ def test_buckets_per_class_and_client() -> None:
 
 
 def test_keys_carry_class_client_and_limit() -> None:
-    rule = rules_for(RouteClass.AUTH, limits(auth="3/minute"), "2001:db8::1", None)[0]
-    assert rule.item.key_for(*rule.identifiers) == "LIMITER/auth/ip:2001:db8::1/3/1/minute"
+    rule = rules_for(RouteClass.AUTH, limits(auth="3/minute"), "198.51.100.7", None)[0]
+    assert rule.item.key_for(*rule.identifiers) == "LIMITER/auth/ip:198.51.100.7/3/1/minute"
     assert rule.policy == "3;w=60"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"), ("[2001:db8:1:2::7]:443", "2001:db8:1:2::8")],
+)
+def test_ipv6_clients_count_by_their_64(first: str, second: str) -> None:
+    """One subscriber's /64 is one client: walking its 2^64 addresses gains no fresh budget."""
+    per_class = limits()
+    assert rules_for(RouteClass.AUTH, per_class, first, None) == rules_for(
+        RouteClass.AUTH, per_class, second, None
+    )
+    other = rules_for(RouteClass.AUTH, per_class, "2001:db8:1:3::1", None)
+    assert other != rules_for(RouteClass.AUTH, per_class, first, None)
+    assert rules_for(RouteClass.AUTH, per_class, "198.51.100.7", None) != rules_for(
+        RouteClass.AUTH, per_class, "198.51.100.8", None
+    )
 
 
 # --- headers --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from devstack.stack import Stack
 from shared.tokens import InvalidToken, JwksKeySet, TokenVerifier
 from tests.builders import bearer, login, register
+from tests.conftest import internal_headers
 
 ISSUER, AUDIENCE = "shop-auth", "shop-api"
 
@@ -124,7 +125,7 @@ async def test_a_correctly_signed_token_is_accepted(
 
 @pytest.fixture
 async def jwks_verifier(stack: Stack) -> AsyncIterator[TokenVerifier]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=internal_headers()) as client:
         url = f"{stack.url_of('auth')}/api/v1/auth/.well-known/jwks.json"
         yield TokenVerifier(JwksKeySet(client, url, 300), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=5)
 

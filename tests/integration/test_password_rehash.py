@@ -11,7 +11,7 @@ import pytest
 from devstack.stack import Stack
 from shared.db import Database
 from tests.builders import register
-from tests.conftest import stack_settings
+from tests.conftest import internal_headers, stack_settings
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,9 @@ async def test_login_rehashes_with_the_new_parameters(
     assert before is not None
     assert ",t=3," in before["password_hash"]
 
-    async with httpx.AsyncClient(base_url=costlier_auth.url_of("auth"), timeout=30) as direct:
+    async with httpx.AsyncClient(
+        base_url=costlier_auth.url_of("auth"), timeout=30, headers=internal_headers()
+    ) as direct:
         response = await direct.post(
             "/api/v1/auth/login", json={"email": account.email, "password": account.password}
         )

@@ -71,9 +71,14 @@ GATEWAY_TEST_SETTINGS = {
 }
 
 
+# The sandbox provider is offered only when named (and never in production).
+PAYMENT_TEST_SETTINGS = {"PAYMENT_PROVIDERS": "sandbox"}
+
+
 def stack_env(database_name: str) -> dict[str, str]:
     return {
         "ENV": "test",
+        **PAYMENT_TEST_SETTINGS,
         "MONGODB_DB": database_name,
         "LOG_LEVEL": "INFO",
         **AUTH_TEST_SETTINGS,

@@ -27,7 +27,7 @@ from altcha import Challenge, Payload, create_challenge, solve_challenge
 from devstack.stack import SERVICES, Stack
 from shared.db import Database
 from tests.builders import DEFAULT_PASSWORD, Account, register, unique_email
-from tests.conftest import stack_settings
+from tests.harness import extra_gateway
 from tests.payment.conftest import fake_server
 
 PROBLEM = "application/problem+json"
@@ -41,19 +41,6 @@ SITEVERIFY_SECRET = "turnstile-it-" + secrets.token_urlsafe(24)
 HOSTNAME = "shop.example"
 
 
-@contextmanager
-def extra_gateway(main: Stack, root: Path, env: Mapping[str, str]) -> Iterator[str]:
-    """A gateway with `env` in front of the main stack's services; yields its URL."""
-    extra = Stack(stack_settings(root / "data"), env={}, log_dir=root / "logs")
-    extra.child_env = {**main.child_env, "DATA_DIR": str(root / "data")}  # same INTERNAL_TOKEN
-    upstreams = {f"{name.upper()}_SERVICE_URL": main.url_of(name) for name in SERVICES}
-    try:
-        extra.start_app("gateway", env={**upstreams, **env})
-        yield extra.gateway_url
-    finally:
-        extra.stop()
-
-
 @pytest.fixture(scope="module")
 def altcha_gateway_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
@@ -63,15 +50,15 @@ def altcha_gateway_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -
         "ALTCHA_COST": str(ALTCHA_COST),
         "ALTCHA_MAX_NUMBER": str(ALTCHA_MAX_NUMBER),
     }
-    with extra_gateway(stack, tmp_path_factory.mktemp("altcha-gateway"), env) as url:
-        yield url
+    with extra_gateway(stack, tmp_path_factory.mktemp("altcha-gateway"), env) as extra:
+        yield extra.gateway_url
 
 
 @pytest.fixture(scope="module")
 def siteverify_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("siteverify")
-    with fake_server("tests.fakes.siteverify_server", "--secret", SITEVERIFY_SECRET, log_dir=log_dir) as url:
-        yield url
+    with fake_server("tests.fakes.siteverify_server", "--secret", SITEVERIFY_SECRET, log_dir=log_dir) as extra:
+        yield extra.gateway_url
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +73,15 @@ def turnstile_gateway_url(
         "CAPTCHA_ROUTES": "GET /api/v1/categories",
         "CAPTCHA_VERIFY_TIMEOUT_SECONDS": "1",
     }
-    with extra_gateway(stack, tmp_path_factory.mktemp("turnstile-gateway"), env) as url:
-        yield url
+    with extra_gateway(stack, tmp_path_factory.mktemp("turnstile-gateway"), env) as extra:
+        yield extra.gateway_url
 
 
 @pytest.fixture(scope="module")
 def off_gateway_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"CAPTCHA_PROVIDER": "off", "CAPTCHA_ROUTES": "GET /api/v1/categories"}
-    with extra_gateway(stack, tmp_path_factory.mktemp("off-gateway"), env) as url:
-        yield url
+    with extra_gateway(stack, tmp_path_factory.mktemp("off-gateway"), env) as extra:
+        yield extra.gateway_url
 
 
 @pytest.fixture

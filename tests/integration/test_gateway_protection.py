@@ -22,7 +22,7 @@ import pytest
 from devstack.stack import SERVICES, Stack
 from shared.db import Database
 from tests.builders import unique_email
-from tests.conftest import stack_settings
+from tests.harness import extra_gateway, raw_exchange
 
 PROBLEM = "application/problem+json"
 SPA = "https://spa.example"
@@ -39,11 +39,7 @@ SECURITY_HEADERS = {
 
 @pytest.fixture(scope="module")
 def protected_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root: Path = tmp_path_factory.mktemp("protected-gateway")
-    protected = Stack(stack_settings(root / "data"), env={}, log_dir=root / "logs")
-    protected.child_env = {**stack.child_env, "DATA_DIR": str(root / "data")}  # same INTERNAL_TOKEN
     settings = {
-        **{f"{name.upper()}_SERVICE_URL": stack.url_of(name) for name in SERVICES},
         "CORS_ORIGINS": f"{SPA},http://localhost:5173",
         "CORS_MAX_AGE_SECONDS": "900",
         "MAX_BODY_BYTES": str(BODY_LIMIT),
@@ -51,11 +47,8 @@ def protected_gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory) ->
         "TRUSTED_PROXIES": "127.0.0.1",
         "MAX_INFLIGHT_PER_CLIENT": "2",
     }
-    try:
-        protected.start_app("gateway", env=settings)
+    with extra_gateway(stack, tmp_path_factory.mktemp("protected-gateway"), settings) as protected:
         yield protected
-    finally:
-        protected.stop()
 
 
 @pytest.fixture
@@ -86,25 +79,6 @@ def padded_registration(email: str, size: int) -> bytes:
     whole, the account would exist afterwards."""
     body = json.dumps({"email": email, "password": "a long and unusual test passphrase", "name": "Big"})
     return (body[:-1] + " " * (size - len(body)) + "}").encode()
-
-
-async def raw_exchange(url: str, head: bytes) -> bytes:
-    """Send a request head (and nothing more) on a fresh connection; the answer's head and body."""
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(head)
-        await writer.drain()
-        async with asyncio.timeout(10):
-            answer = await reader.readuntil(b"\r\n\r\n")
-            for line in answer.lower().split(b"\r\n"):
-                if line.startswith(b"content-length:"):
-                    answer += await reader.readexactly(int(line.split(b":")[1]))
-            return answer
-    except asyncio.IncompleteReadError as closed:
-        return closed.partial
-    finally:
-        writer.close()
 
 
 async def login_failure_logged_ip(stack: Stack, request_id: str) -> str:

@@ -1,4 +1,28 @@
-"""Money on the wire: an integer amount in minor units and an ISO 4217 currency code. Never floats."""
+"""Money on the wire: an integer amount in minor units and an ISO 4217 currency code. Never floats.
+
+Bounds, each checked where input enters, before anything is written:
+
+- `MAX_AMOUNT` = 10^12 minor units (10 billion taka or dollars): every amount that is stored or sent,
+  whether a unit price, a line total, a cart or order total, a payment or a refund. `Money` checks it
+  on input; the order service refuses a line, cart or order whose total would pass it (422
+  `total-too-large`) before writing anything.
+- `MAX_LINE_QUANTITY` = 10,000 units in one order or cart line (request schemas; the order service's
+  settings set the shop's own, lower, limit).
+- `MAX_LINES` = 100 lines in one order or cart (request schemas and settings).
+- `MAX_STOCK` = 10^9 units of one product, for what an admin sets or adds (catalog schemas and a
+  guarded `$inc`).
+
+Why these numbers: BSON stores these integers as int64 (at most 2^63 - 1, about 9.2 * 10^18), and
+the SPA reads JSON numbers as IEEE doubles, exact only up to 2^53 - 1 (about 9.0 * 10^15). Every
+amount that is stored is at most 10^12: 9,000 times below the JavaScript limit and 9 million times
+below int64. Even the unchecked arithmetic before a bound is tested, MAX_AMOUNT * MAX_LINE_QUANTITY
+* MAX_LINES = 10^18, stays inside int64, so no intermediate sum overflows in Python, in MongoDB or in
+any other consumer. Stock moves by at most MAX_LINE_QUANTITY per line or 10^6 per adjustment, so it
+stays far inside int64 even after returns push it above MAX_STOCK.
+
+Reading never re-checks the bounds: responses use `MoneyOut`, which accepts any stored integer, so a
+document written before a bound existed (or by hand) is shown, never turned into a 500.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +40,21 @@ ISO_4217 = frozenset(
     STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD
     XCG XOF XPF YER ZAR ZMW ZWG""".split()  # noqa: SIM905 - a compact table
 )
-# A bound far above any real price, so arithmetic on totals stays exact and cheap.
 MAX_AMOUNT = 10**12
+MAX_LINE_QUANTITY = 10_000
+MAX_LINES = 100
+MAX_STOCK = 10**9
+
+INT64_MAX = 2**63 - 1
+JAVASCRIPT_SAFE_INTEGER = 2**53 - 1
+# The arithmetic argument above, checked whenever someone changes a bound.
+assert MAX_AMOUNT * MAX_LINE_QUANTITY * MAX_LINES < INT64_MAX
+assert MAX_AMOUNT * 1000 < JAVASCRIPT_SAFE_INTEGER
+
+
+def within_bounds(amount: int) -> bool:
+    """True when an amount may be stored (a derived total is checked with this before any write)."""
+    return 0 <= amount <= MAX_AMOUNT
 
 
 def _known_currency(code: str) -> str:
@@ -32,7 +69,18 @@ Currency = Annotated[
 
 
 class Money(BaseModel):
+    """An amount a client sends (a price, a refund): checked against the bounds."""
+
     model_config = ConfigDict(extra="forbid")
 
     amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True, description="Minor units (paisa, cents).")
     currency: Currency
+
+
+class MoneyOut(BaseModel):
+    """An amount as stored, in a response: never re-validated, so reading can never fail on it."""
+
+    amount: int = Field(
+        description=f"Minor units (paisa, cents); at most {MAX_AMOUNT} for anything written under the bounds."
+    )
+    currency: str = Field(description="ISO 4217 code.", examples=["BDT"])

@@ -2,16 +2,17 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from services.catalog.products.schemas import Slug
+from shared.text import SingleLineText
 
 
 class CategoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slug: Slug
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, SingleLineText(100)]
 
 
 class Category(BaseModel):

@@ -19,5 +19,9 @@ class StockWouldGoNegative(Conflict):
     slug, title = "insufficient-stock", "Stock cannot go below zero"
 
 
+class StockTooLarge(Conflict):
+    slug, title = "stock-too-large", "Stock cannot go above the maximum"
+
+
 class InvalidCursor(ValidationFailed):
     slug, title = "invalid-cursor", "The cursor is not valid for this listing"

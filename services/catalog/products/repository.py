@@ -53,12 +53,14 @@ async def deactivate(db: Database, product_id: ObjectId, now: datetime) -> Docum
 
 
 async def increment_stock(
-    db: Database, product_id: ObjectId, delta: int, now: datetime, session: AsyncClientSession
+    db: Database, product_id: ObjectId, delta: int, ceiling: int, now: datetime, session: AsyncClientSession
 ) -> Document | None:
-    """Add `delta` atomically; a removal is guarded so stock never goes below zero (None on a miss)."""
+    """Add `delta` atomically, guarded so stock stays within 0..`ceiling` (None on a miss).
+
+    Only an addition is held to the ceiling: returns from cancelled orders may pass it, and must.
+    """
     guard: Document = {"_id": product_id}
-    if delta < 0:
-        guard["stock"] = {"$gte": -delta}
+    guard["stock"] = {"$gte": -delta} if delta < 0 else {"$lte": ceiling - delta}
     return await db.products.find_one_and_update(
         guard,
         {"$inc": {"stock": delta, "version": 1}, "$set": {"updated_at": now}},

@@ -16,17 +16,23 @@ from pydantic import (
     model_validator,
 )
 
-from shared.money import Money
+from shared.money import MAX_STOCK, Money, MoneyOut
+from shared.text import MultiLineText, SingleLineText
 
+# Every string has a length bound and every list a maximum length, so no request can make the
+# service store (or list in an error) more than these; free text refuses control characters.
 Sku = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), Field(examples=["TEA-GREEN-100G"])
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64),
+    Field(examples=["TEA-GREEN-100G"]),
 ]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Name = Annotated[str, SingleLineText(200)]
+Description = Annotated[str, MultiLineText(5000)]
 ImageUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["https"])]
 Images = Annotated[list[ImageUrl], Field(max_length=10)]
-Stock = Annotated[int, Field(ge=0, le=10**9, strict=True)]
+Stock = Annotated[int, Field(ge=0, le=MAX_STOCK, strict=True)]
+Reason = Annotated[str, MultiLineText(200, min_length=1, strip=True)]
 Sort = Literal["newest", "price_asc", "price_desc", "name"]
 
 
@@ -67,11 +73,13 @@ class ProductPatch(BaseModel):
 
 
 class Product(BaseModel):
+    """A product as stored; read back without re-checking input bounds (MoneyOut, plain ints)."""
+
     id: str
     sku: str
     name: str
     description: str
-    price: Money
+    price: MoneyOut
     stock: int
     category: str | None
     active: bool
@@ -90,7 +98,7 @@ class StockAdjustmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     delta: int = Field(strict=True, ge=-(10**6), le=10**6, description="Units to add (negative to remove).")
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Reason
 
     @field_validator("delta")
     @classmethod

@@ -19,7 +19,7 @@ from shared.db import Database, Document
 from shared.errors import Conflict
 from shared.ids import to_object_id
 from shared.logging import log_event
-from shared.money import Money
+from shared.money import MoneyOut
 
 logger = logging.getLogger("catalog.products")
 # Optimistic retries of a patch that raced another write of the same product.
@@ -32,7 +32,7 @@ def to_product(doc: Document) -> Product:
         sku=doc["sku"],
         name=doc["name"],
         description=doc.get("description", ""),
-        price=Money(**doc["price"]),
+        price=MoneyOut(**doc["price"]),
         stock=doc["stock"],
         category=doc.get("category"),
         active=doc["active"],

@@ -8,12 +8,13 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.catalog.products import repository
-from services.catalog.products.errors import ProductNotFound, StockWouldGoNegative
+from services.catalog.products.errors import ProductNotFound, StockTooLarge, StockWouldGoNegative
 from services.catalog.products.schemas import StockAdjustment, StockAdjustmentRequest, StockAdjustmentResult
 from shared.clock import utcnow
 from shared.db import MongoClient, with_transaction
 from shared.ids import to_object_id
 from shared.logging import log_event
+from shared.money import MAX_STOCK
 from shared.tokens import Principal
 
 logger = logging.getLogger("catalog.stock")
@@ -28,7 +29,7 @@ async def adjust_stock(
     *,
     timeout_seconds: float,
 ) -> StockAdjustmentResult:
-    """Add or remove stock with a reason; removing more than there is changes nothing (409)."""
+    """Add or remove stock with a reason; going below zero or above MAX_STOCK changes nothing (409)."""
     db = client[db_name]
     oid = to_object_id(product_id)
     now = utcnow()
@@ -44,11 +45,17 @@ async def adjust_stock(
     async def record_then_apply(session: AsyncClientSession) -> tuple[int, int]:
         await repository.insert_adjustment(db, adjustment, session)
         # The contended write goes last, just before commit (DESIGN §3).
-        updated = await repository.increment_stock(db, oid, request.delta, now, session)
+        updated = await repository.increment_stock(db, oid, request.delta, MAX_STOCK, now, session)
         if updated is None:
             current = await repository.find_product(db, oid, session)
             if current is None:
                 raise ProductNotFound(f"No product with id {product_id}.")
+            if request.delta > 0:
+                raise StockTooLarge(
+                    f"{current['stock']} in stock; adding {request.delta} would pass {MAX_STOCK}.",
+                    available=current["stock"],
+                    limit=MAX_STOCK,
+                )
             raise StockWouldGoNegative(
                 f"Only {current['stock']} in stock; cannot remove {-request.delta}.",
                 available=current["stock"],

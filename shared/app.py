@@ -26,7 +26,6 @@ from shared.db import (
     ping,
 )
 from shared.errors import install_error_handlers
-from shared.forwarding import INTERNAL_TOKEN_HEADER
 from shared.gateway_only import GatewayOnlyMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.logging import configure_logging, log_event
@@ -157,8 +156,7 @@ async def jwks_verifier_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: CommonSettings = app.state.settings
     timeout = httpx.Timeout(settings.health_check_timeout_seconds)
     # The auth service answers only callers with the internal token, its key set included.
-    token = settings.internal_token.get_secret_value() if settings.internal_token else ""
-    headers = {INTERNAL_TOKEN_HEADER: token} if token else {}
+    headers = settings.internal_headers()
     async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as client:
         keys = JwksKeySet(client, settings.auth_jwks_url, settings.jwks_cache_seconds)
 

@@ -33,6 +33,8 @@ EMBEDDED_MONGODB_PORT = 27018
 EMBEDDED_MONGODB_URL = f"mongodb://127.0.0.1:{EMBEDDED_MONGODB_PORT}/?replicaSet=secantus"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 MIB = 1024 * 1024
+# The header that carries INTERNAL_TOKEN from the gateway (and from services calling each other).
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name, not a secret
 # The most any route may accept; larger uploads belong in object storage, not in the API.
 MAX_BODY_LIMIT = 64 * MIB
 
@@ -190,6 +192,11 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    def internal_headers(self) -> dict[str, str]:
+        """What a process sends when it calls a service itself (key sets, documents): the token."""
+        token = self.internal_token.get_secret_value() if self.internal_token else ""
+        return {INTERNAL_TOKEN_HEADER: token} if token else {}
 
     @property
     def gateway_only(self) -> bool:

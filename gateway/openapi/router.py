@@ -45,9 +45,11 @@ class OpenApiDocuments:
         *,
         cache_seconds: float,
         timeout_seconds: float,
+        headers: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._upstreams = dict(upstreams)
+        self._headers = dict(headers or {})  # the internal token: services answer only the gateway
         self._cache_seconds = cache_seconds
         self._timeout_seconds = timeout_seconds
         self._clock = clock
@@ -72,7 +74,7 @@ class OpenApiDocuments:
         """Fetch one service's document; True when it differs from the one kept."""
         url = f"{self._upstreams[name]}/openapi.json"
         try:
-            response = await client.get(url, timeout=self._timeout_seconds)
+            response = await client.get(url, timeout=self._timeout_seconds, headers=self._headers)
             response.raise_for_status()
             doc = response.json()
             if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
@@ -162,6 +164,7 @@ def openapi_router(settings: GatewaySettings) -> APIRouter:
         settings.upstream_urls(),
         cache_seconds=settings.openapi_cache_seconds,
         timeout_seconds=settings.health_check_timeout_seconds,
+        headers=settings.internal_headers(),
     )
     router = APIRouter(include_in_schema=False)
 

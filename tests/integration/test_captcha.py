@@ -15,16 +15,14 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from altcha import Challenge, Payload, create_challenge, solve_challenge
 
-from devstack.stack import SERVICES, Stack
+from devstack.stack import Stack
 from shared.db import Database
 from tests.builders import DEFAULT_PASSWORD, Account, register, unique_email
 from tests.harness import extra_gateway
@@ -57,8 +55,8 @@ def altcha_gateway_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def siteverify_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("siteverify")
-    with fake_server("tests.fakes.siteverify_server", "--secret", SITEVERIFY_SECRET, log_dir=log_dir) as extra:
-        yield extra.gateway_url
+    with fake_server("tests.fakes.siteverify_server", "--secret", SITEVERIFY_SECRET, log_dir=log_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -214,9 +214,11 @@ async def test_docs_render_swagger_ui_from_the_gateway_under_their_own_csp(
     assert "javascript" in script.headers["content-type"]
     css = await gateway.get("/docs/assets/swagger-ui.css")
     assert css.status_code == 200
-    unknown = await gateway.get("/docs/assets/..%2Fopenapi.py")
+    unknown = await gateway.get("/docs/assets/openapi.py")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == PROBLEM
+    escaping = await gateway.get("/docs/assets/..%2Fopenapi.py")
+    assert escaping.status_code == 400  # an encoded slash never reaches a route (gateway/canonical.py)
     # Everything else keeps the API's CSP, which loads nothing.
     api = await gateway.get("/openapi.json")
     assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"

@@ -10,6 +10,8 @@ test_api4_unrestricted_resource_consumption.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +33,9 @@ def spelled(target: bytes) -> str:
     return target.decode(errors="replace")
 
 
-async def assert_ambiguous(url: str, target: bytes, headers: dict[str, str], body: dict[str, object]) -> None:
+async def assert_ambiguous(
+    url: str, target: bytes, headers: Mapping[str, str], body: Mapping[str, Any]
+) -> None:
     answer = await raw_request(
         url,
         "POST",

@@ -13,13 +13,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from devstack.stack import SERVICES, Stack
+from devstack.stack import Stack
 from shared.db import Database
 from tests.builders import unique_email
 from tests.harness import extra_gateway, raw_exchange

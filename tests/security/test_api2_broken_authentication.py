@@ -1,0 +1,63 @@
+"""API2:2023 Broken authentication.
+
+Tokens are verified strictly (tests/integration/test_forged_tokens.py forges every claim and
+header), at the gateway and at every service; a verifier that cannot fetch the keys says "retry"
+(503), never "logged out" (401); strangers' failed logins cannot lock an owner out; a spent refresh
+token never mints a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from devstack.stack import Stack, free_port
+from tests.builders import customer_headers
+from tests.conftest import internal_headers, stack_settings
+
+
+@pytest.fixture(scope="module")
+def keyless_order_service(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """An order service whose key set lives at an address where nothing answers."""
+    root = tmp_path_factory.mktemp("keyless")
+    keyless = Stack(stack_settings(root / "data"), log_dir=root / "logs")
+    keyless.child_env = {**stack.child_env, "DATA_DIR": str(root / "data")}
+    dead = f"http://127.0.0.1:{free_port()}/api/v1/auth/.well-known/jwks.json"
+    try:
+        keyless.start_app(
+            "order", wait=False, env={"AUTH_JWKS_URL": dead, "HEALTH_CHECK_TIMEOUT_SECONDS": "1"}
+        )
+        yield keyless
+    finally:
+        keyless.stop()
+
+
+async def test_without_keys_a_service_is_not_ready_and_says_retry(
+    keyless_order_service: Stack, gateway: httpx.AsyncClient
+) -> None:
+    headers = await customer_headers(gateway)
+    async with httpx.AsyncClient(base_url=keyless_order_service.url_of("order"), timeout=30) as direct:
+        for _ in range(100):  # until the process answers at all
+            try:
+                ready = await direct.get("/health/ready")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)  # start-up, not a race: the port opens when it opens
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["jwks"] != "ok"
+        answer = await direct.get("/api/v1/orders", headers={**headers, **internal_headers()})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["type"] == "/problems/keys-unavailable"
+    assert int(answer.headers["retry-after"]) >= 1
+
+
+async def test_service_ports_verify_tokens_themselves(stack: Stack) -> None:
+    """The internal token is not a login: without a valid access token, a service answers 401."""
+    async with httpx.AsyncClient(base_url=stack.url_of("order"), timeout=10) as direct:
+        for authorization in ({}, {"Authorization": "Bearer not.a.token"}):
+            response = await direct.get("/api/v1/orders", headers={**authorization, **internal_headers()})
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"

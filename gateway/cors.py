@@ -42,6 +42,8 @@ EXPOSED_HEADERS = ", ".join(
         "RateLimit-Reset",
         "RateLimit",
         "RateLimit-Policy",
+        "Idempotent-Replayed",  # a retried order, payment or refund answered from the first attempt
+        "WWW-Authenticate",  # why a 401: an expired token is refreshed, a missing one sent
     ]
 )
 

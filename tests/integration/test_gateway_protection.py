@@ -179,6 +179,8 @@ async def test_cors_grant_for_the_spa_on_a_simple_request(protected: httpx.Async
         "ratelimit-reset",
         "ratelimit",
         "ratelimit-policy",
+        "idempotent-replayed",
+        "www-authenticate",
     } <= exposed
     assert "origin" in response.headers["vary"].lower()
 

@@ -14,6 +14,9 @@ NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 def collections(idempotency_ttl_seconds: int) -> CollectionIndexes:
     return {
         "carts": [],  # keyed by user id
+        # One per customer (keyed by user id), written by each of their checkouts so that two of them
+        # cannot both pass the fair-stock limits on the same snapshot (orders/holds.py).
+        "checkout_guards": [],
         "orders": [
             IndexModel([("user_id", ASCENDING), *NEWEST], name="user_newest"),
             IndexModel([("status", ASCENDING), *NEWEST], name="status_newest"),

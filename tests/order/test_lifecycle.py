@@ -130,10 +130,12 @@ async def test_two_reapers_restock_each_order_once(
     gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, second_reaper: Stack
 ) -> None:
     product = await make_product(gateway, admin, stock=40)
-    buyer = await customer_headers(gateway)
+    # Five buyers with two orders each: one customer may not hold ten unpaid orders.
+    buyers = [await customer_headers(gateway) for _ in range(5)]
     orders = []
-    for _ in range(10):
-        response = await place_order(gateway, buyer, [(product["id"], 2)])
+    for number in range(10):
+        response = await place_order(gateway, buyers[number % 5], [(product["id"], 2)])
+        assert response.status_code == 201, response.text
         orders.append(response.json()["id"])
     assert await stock_of(db, product["id"]) == 20
     for order_id in orders:

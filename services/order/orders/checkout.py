@@ -1,10 +1,13 @@
 """Checkout: price the lines from the catalog, then create the order and take its stock in one
 transaction, exactly once per Idempotency-Key.
 
-Inside the transaction, in this order: claim the idempotency key (a retry stops here), insert the
-order, take the ordered products out of the cart, write the OrderPlaced event, and last, for every
-line, a guarded decrement (`stock >= quantity`). The decrements are the contended writes, so they
-come just before commit (DESIGN §3); one miss aborts everything, and nothing was changed.
+Before it, the order is priced and its total checked against the money bounds (422
+`total-too-large`, nothing written). Inside the transaction, in this order: write the customer's
+checkout guard (serialises one customer's checkouts, see holds.py), claim the idempotency key (a
+retry stops here), check the fair-stock limits on the snapshot (409), insert the order, take the
+ordered products out of the cart, write the OrderPlaced event, and last, for every line, a guarded
+decrement (`stock >= quantity`). The decrements are the contended writes, so they come just before
+commit (DESIGN §3); one miss aborts everything, and nothing was changed.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from services.order.orders.errors import (
     InsufficientStock,
     MixedCurrencies,
     OrderNotFound,
+    TotalTooLarge,
     UnknownProducts,
 )
 from services.order.orders.events import event
+from services.order.orders.holds import enforce_limits
 from services.order.orders.schemas import Order, PlaceOrder
 from services.order.orders.state import OrderStatus
 from services.order.orders.views import to_order
@@ -39,7 +44,9 @@ from services.order.settings import OrderSettings
 from shared.clock import utcnow
 from shared.db import Database, Document, MongoClient, with_transaction
 from shared.errors import ValidationFailed
+from shared.ids import unguessable_object_id
 from shared.logging import log_event
+from shared.money import MAX_AMOUNT, within_bounds
 
 logger = logging.getLogger("order.checkout")
 
@@ -81,8 +88,12 @@ async def place_order(ctx: OrderContext, user_id: str, request: PlaceOrder, key:
     lines = await price_lines(ctx, wanted)
     now = utcnow()
     order = new_order(user_id, lines, now, ctx.settings, key)
+    await repository.ensure_checkout_guard(ctx.db, user_id, now)
 
     async def create(session: AsyncClientSession) -> None:
+        # First, so the snapshot this transaction reads is never older than another checkout of the
+        # same customer that committed before this write succeeded.
+        await repository.bump_checkout_guard(ctx.db, user_id, now, session)
         await repository.insert_idempotency_key(
             ctx.db,
             {
@@ -94,6 +105,7 @@ async def place_order(ctx: OrderContext, user_id: str, request: PlaceOrder, key:
             },
             session,
         )
+        await enforce_limits(ctx.db, ctx.settings, user_id, lines, session)
         await repository.insert_order(ctx.db, order, session)
         if request.from_cart:
             await carts.remove_products(ctx.db, user_id, [line["product_id"] for line in lines], now, session)
@@ -173,14 +185,23 @@ def _line(product: Document, quantity: int) -> Document:
 def new_order(
     user_id: str, lines: list[Document], now: datetime, settings: OrderSettings, key: str
 ) -> Document:
+    """The order document (not yet written); 422 if its total is above what any amount may be."""
     assert lines
     currency = lines[0]["unit_price"]["currency"]
+    total = sum(line["line_total"]["amount"] for line in lines)
+    if not within_bounds(total):
+        raise TotalTooLarge(
+            f"This order would come to {total} {currency} (minor units); one order may come to at most "
+            f"{MAX_AMOUNT}. Split it into smaller orders.",
+            limit=MAX_AMOUNT,
+        )
     return {
-        "_id": ObjectId(),
+        # Not a default ObjectId: those are a counter, so one's own order id would reveal others'.
+        "_id": unguessable_object_id(),
         "user_id": user_id,
         "status": OrderStatus.PENDING_PAYMENT.value,
         "items": lines,
-        "total": {"amount": sum(line["line_total"]["amount"] for line in lines), "currency": currency},
+        "total": {"amount": total, "currency": currency},
         "created_at": now,
         "updated_at": now,
         "expires_at": now + timedelta(seconds=settings.order_payment_ttl_seconds),

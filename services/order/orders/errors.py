@@ -45,4 +45,25 @@ class InvalidOrderCursor(ValidationFailed):
     slug, title = "invalid-cursor", "The cursor is not valid for this listing"
 
 
+class TotalTooLarge(ValidationFailed):
+    """A line, cart or order would come to more than any amount may be (shared.money.MAX_AMOUNT)."""
+
+    slug, title = "total-too-large", "The total is above what one order may come to"
+
+
+# Fair stock. 409, not 429: waiting does not help, the customer's own unpaid orders are in the way
+# (pay or cancel one and the same request succeeds); a 429 is for requests sent too fast.
+class OpenOrdersLimit(Conflict):
+    """`limit`: unpaid orders a customer may have open; `held`: how many they have."""
+
+    slug, title = "open-orders-limit", "Too many unpaid orders"
+
+
+class HeldUnitsLimit(Conflict):
+    """`limit`: units of one product a customer's unpaid orders may hold; `lines`: each product over it,
+    with the units already `held` in unpaid orders and the units `requested` now."""
+
+    slug, title = "held-units-limit", "Too many units of a product held in unpaid orders"
+
+
 __all__ = ["IdempotencyKeyRequired", "IdempotencyKeyReused"]

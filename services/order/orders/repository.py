@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from shared.db import Database, Document
 
@@ -50,6 +52,45 @@ async def list_orders(db: Database, query: Document, limit: int) -> list[Documen
 async def overdue_order_ids(db: Database, now: datetime, limit: int) -> list[ObjectId]:
     cursor = db.orders.find({"status": "pending_payment", "expires_at": {"$lte": now}}, {"_id": 1})
     return [doc["_id"] async for doc in cursor.sort("expires_at", 1).limit(limit)]
+
+
+async def ensure_checkout_guard(db: Database, user_id: str, now: datetime) -> None:
+    """Create the customer's checkout guard document if it is missing (outside any transaction).
+
+    Created up front because an upsert inside two racing transactions can fail with a duplicate key,
+    which is not retried; an update of an existing document is a plain, retried write conflict.
+    """
+    with contextlib.suppress(DuplicateKeyError):  # a concurrent checkout of the customer created it
+        await db.checkout_guards.update_one(
+            {"_id": user_id}, {"$setOnInsert": {"checkouts": 0, "created_at": now}}, upsert=True
+        )
+
+
+async def bump_checkout_guard(db: Database, user_id: str, now: datetime, session: AsyncClientSession) -> None:
+    """Write the customer's guard document in the checkout transaction: two checkouts of one customer
+    then conflict on it, so one of them retries and sees what the other committed."""
+    await db.checkout_guards.update_one(
+        {"_id": user_id}, {"$inc": {"checkouts": 1}, "$set": {"last_checkout_at": now}}, session=session
+    )
+
+
+async def count_open_orders(db: Database, user_id: str, at_most: int, session: AsyncClientSession) -> int:
+    """The customer's unpaid orders, counted up to `at_most` (enough to compare with a limit)."""
+    return await db.orders.count_documents(
+        {"user_id": user_id, "status": "pending_payment"}, limit=at_most, session=session
+    )
+
+
+async def open_lines_of(
+    db: Database, user_id: str, product_ids: list[ObjectId], session: AsyncClientSession
+) -> list[Document]:
+    """Every line of the customer's unpaid orders that hold any of these products."""
+    cursor = db.orders.find(
+        {"user_id": user_id, "status": "pending_payment", "items.product_id": {"$in": product_ids}},
+        {"items.product_id": 1, "items.quantity": 1},
+        session=session,
+    )
+    return [line async for order in cursor for line in order["items"]]
 
 
 async def insert_idempotency_key(db: Database, record: Document, session: AsyncClientSession) -> None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.order.orders.state import OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
-from shared.money import Money
+from shared.money import MAX_LINE_QUANTITY, MAX_LINES, MoneyOut
 
 ProductIdField = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
 
@@ -18,7 +18,7 @@ class OrderLineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductIdField
-    quantity: int = Field(ge=1, strict=True)
+    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)
 
 
 class PlaceOrder(BaseModel):
@@ -26,7 +26,9 @@ class PlaceOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[OrderLineRequest] | None = Field(default=None, min_length=1)
+    # The ceiling here refuses a huge list with one error before its items are looked at; the
+    # setting MAX_ORDER_LINES (at most this) is the shop's own limit.
+    items: list[OrderLineRequest] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
     from_cart: bool = False
 
     @model_validator(mode="after")
@@ -40,13 +42,15 @@ class PlaceOrder(BaseModel):
         return self
 
 
+# Response models read what is stored and never re-check input bounds (MoneyOut, plain ints), so an
+# order written before a bound existed, or by hand, still reads.
 class OrderLine(BaseModel):
     product_id: str
     sku: str
     name: str
     quantity: int
-    unit_price: Money
-    line_total: Money
+    unit_price: MoneyOut
+    line_total: MoneyOut
 
 
 class HistoryEntry(BaseModel):
@@ -61,7 +65,7 @@ class Order(BaseModel):
     user_id: str
     status: OrderStatus
     items: list[OrderLine]
-    total: Money
+    total: MoneyOut
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None = Field(description="When an unpaid order expires; null once paid or closed.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.order.orders.schemas import HistoryEntry, Order, OrderLine
 from services.order.orders.state import OrderStatus
 from shared.db import Document
-from shared.money import Money
+from shared.money import MoneyOut
 
 
 def to_order(doc: Document) -> Order:
@@ -20,12 +20,12 @@ def to_order(doc: Document) -> Order:
                 sku=line["sku"],
                 name=line["name"],
                 quantity=line["quantity"],
-                unit_price=Money(**line["unit_price"]),
-                line_total=Money(**line["line_total"]),
+                unit_price=MoneyOut(**line["unit_price"]),
+                line_total=MoneyOut(**line["line_total"]),
             )
             for line in doc["items"]
         ],
-        total=Money(**doc["total"]),
+        total=MoneyOut(**doc["total"]),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
         expires_at=doc["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,

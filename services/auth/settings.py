@@ -43,13 +43,20 @@ class AuthSettings(CommonSettings):
     # Browsers treat http://localhost as secure, so this stays on in development too.
     refresh_cookie_secure: bool = True
 
-    # Brute-force defences, counted per account and per client IP within a sliding window.
+    # Brute-force defences (services/auth/login_attempts/): failures are counted per account and per
+    # client (an IPv4 address, an IPv6 /64) and forgotten this long after the last one.
     login_failure_window_seconds: int = Field(default=900, ge=60)
+    # Failures after which every attempt needs a CAPTCHA solution (0: never); no failure count ever
+    # stops the right password that comes with one.
     login_captcha_after_failures: int = Field(default=3, ge=0)
-    login_lockout_after_failures: int = Field(default=10, ge=1)
-    login_lockout_seconds: int = Field(default=900, ge=1)
     login_ip_captcha_after_failures: int = Field(default=10, ge=0)
-    login_ip_lockout_after_failures: int = Field(default=100, ge=1)
+    # Failures after which each further *wrong* attempt is answered late: LOGIN_DELAY_BASE_SECONDS,
+    # doubling with every failure up to LOGIN_DELAY_MAX_SECONDS (0 turns delays off). The right
+    # password is never delayed.
+    login_delay_after_failures: int = Field(default=3, ge=0)
+    login_ip_delay_after_failures: int = Field(default=10, ge=0)
+    login_delay_base_seconds: float = Field(default=0.5, ge=0, le=10)
+    login_delay_max_seconds: float = Field(default=4.0, ge=0, le=10)
     # off | altcha | turnstile | hcaptcha | recaptcha. The gateway verifies solutions; the auth
     # service only decides when one is required. `off` disables every CAPTCHA demand.
     # Unset: altcha with registration protected in production, off elsewhere (the API contract).

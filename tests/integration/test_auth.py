@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 
-from tests.builders import DEFAULT_PASSWORD, bearer, login, register, unique_email
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from shared.db import Database
+from tests.builders import DEFAULT_PASSWORD, Account, bearer, login, register, unique_email
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, AUTH_TEST_SETTINGS
 
 PROBLEM = "application/problem+json"
+GRACE_SECONDS = float(AUTH_TEST_SETTINGS["REFRESH_REUSE_GRACE_SECONDS"])
 
 
 def without_request_specifics(problem: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +42,23 @@ async def test_clients_cannot_choose_their_role(gateway: httpx.AsyncClient) -> N
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "role"]
+
+
+@pytest.mark.parametrize(
+    "name", ["Ada\x00Lovelace", "Ada\nLovelace", "Ada\tLovelace", "Ada\x7f", "Ada\x85Lovelace", "x" * 101]
+)
+async def test_names_with_control_characters_or_over_the_bound_are_refused(
+    gateway: httpx.AsyncClient, db: Database, name: str
+) -> None:
+    email = unique_email()
+    response = await gateway.post(
+        "/api/v1/auth/register", json={"email": email, "password": DEFAULT_PASSWORD, "name": name}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "/problems/validation-error"
+    assert [error["loc"] for error in body["errors"]] == [["body", "name"]]
+    assert await db.users.find_one({"email": email}) is None
 
 
 async def test_email_is_unique_whatever_its_case(gateway: httpx.AsyncClient) -> None:
@@ -122,42 +144,103 @@ async def test_bootstrap_admin_can_log_in_as_admin(gateway: httpx.AsyncClient) -
     assert me.json()["role"] == "admin"
 
 
-async def test_refresh_rotates_and_a_spent_token_kills_its_family(gateway: httpx.AsyncClient) -> None:
-    account = await register(gateway)
-    first = await login(gateway, account.email, account.password)
-    second = await gateway.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
-    assert second.status_code == 200
-    assert second.json()["refresh_token"] != first["refresh_token"]
-    assert (await gateway.get("/api/v1/auth/me", headers=bearer(second.json()))).status_code == 200
+async def refresh(gateway: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    return await gateway.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
 
-    await asyncio.sleep(2.2)  # past REFRESH_REUSE_GRACE_SECONDS=2 of the test stack
-    replay = await gateway.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+
+async def family_of(db: Database, account: Account) -> dict[str, Any]:
+    """The token family of the account's one login."""
+    families = await db.token_families.find({"user_id": ObjectId(account.id)}).to_list()
+    assert len(families) == 1
+    return families[0]
+
+
+async def tokens_in(db: Database, family: dict[str, Any]) -> int:
+    return await db.refresh_tokens.count_documents({"family_id": family["_id"]})
+
+
+async def move_spends(db: Database, family: dict[str, Any], when: datetime) -> None:
+    """Date every spent token of the family `when`: into the past to leave the grace interval
+    without waiting, or now to start it afresh whatever the test took so far."""
+    await db.refresh_tokens.update_many(
+        {"family_id": family["_id"], "spent_at": {"$ne": None}}, {"$set": {"spent_at": when}}
+    )
+
+
+@dataclass(frozen=True)
+class Rotated:
+    first: str  # the login's refresh token, spent once
+    second: dict[str, Any]  # the answer that spent it
+    family: dict[str, Any]
+
+
+async def login_and_rotate(gateway: httpx.AsyncClient, db: Database) -> Rotated:
+    """A new account's session whose first refresh token has been exchanged once."""
+    account = await register(gateway)
+    first = (await login(gateway, account.email, account.password))["refresh_token"]
+    rotated = await refresh(gateway, first)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["refresh_token"] != first
+    assert (await gateway.get("/api/v1/auth/me", headers=bearer(rotated.json()))).status_code == 200
+    return Rotated(first, rotated.json(), await family_of(db, account))
+
+
+async def test_a_spent_token_in_the_grace_interval_gets_its_one_successor_again(
+    gateway: httpx.AsyncClient, db: Database
+) -> None:
+    session = await login_and_rotate(gateway, db)
+    first, successor, family = session.first, session.second["refresh_token"], session.family
+    await move_spends(db, family, datetime.now(UTC))
+
+    replays = await asyncio.gather(*(refresh(gateway, first) for _ in range(5)))
+    assert [replay.status_code for replay in replays] == [200] * 5
+    assert {replay.json()["refresh_token"] for replay in replays} == {successor}
+    assert len({replay.json()["access_token"] for replay in replays}) == 5  # fresh access tokens
+    for replay in replays:
+        assert (await gateway.get("/api/v1/auth/me", headers=bearer(replay.json()))).status_code == 200
+    assert await tokens_in(db, family) == 2  # the login's token and its one successor: nothing minted
+
+    onwards = await refresh(gateway, successor)
+    assert onwards.status_code == 200
+    # Its successor spent too, the first token is refused, and the session goes on.
+    late = await refresh(gateway, first)
+    assert late.status_code == 401
+    assert late.json()["type"] == "/problems/refresh-token-superseded"
+    assert (await db.token_families.find_one({"_id": family["_id"]}) or {})["revoked_at"] is None
+    assert (await refresh(gateway, onwards.json()["refresh_token"])).status_code == 200
+
+
+async def test_a_spent_token_after_the_grace_interval_kills_its_family(
+    gateway: httpx.AsyncClient, db: Database
+) -> None:
+    session = await login_and_rotate(gateway, db)
+    family = session.family
+    await move_spends(db, family, datetime.now(UTC) - timedelta(seconds=GRACE_SECONDS + 1))
+
+    replay = await refresh(gateway, session.first)
     assert replay.status_code == 401
     assert replay.json()["type"] == "/problems/refresh-token-reused"
-    # The legitimate successor dies with its family.
-    successor = await gateway.post(
-        "/api/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
-    )
-    assert successor.status_code == 401
+    revoked = await db.token_families.find_one({"_id": family["_id"]})
+    assert revoked is not None
+    assert revoked["revoked_reason"] == "refresh_token_reused"
+    # The legitimate successor dies with its family, and nothing new was issued.
+    assert (await refresh(gateway, session.second["refresh_token"])).status_code == 401
+    assert await tokens_in(db, family) == 2
 
 
-async def test_concurrent_refresh_within_the_grace_interval_keeps_the_session(
-    gateway: httpx.AsyncClient,
+async def test_concurrent_refreshes_of_one_token_share_one_successor(
+    gateway: httpx.AsyncClient, db: Database
 ) -> None:
     account = await register(gateway)
-    tokens = await login(gateway, account.email, account.password)
-    both = await asyncio.gather(
-        *(
-            gateway.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
-            for _ in range(2)
-        )
-    )
-    assert [response.status_code for response in both] == [200, 200]
-    for response in both:
-        again = await gateway.post(
-            "/api/v1/auth/refresh", json={"refresh_token": response.json()["refresh_token"]}
-        )
-        assert again.status_code == 200
+    first = (await login(gateway, account.email, account.password))["refresh_token"]
+    responses = await asyncio.gather(*(refresh(gateway, first) for _ in range(8)))
+    assert [response.status_code for response in responses] == [200] * 8
+    successors = {response.json()["refresh_token"] for response in responses}
+    assert len(successors) == 1
+    assert await tokens_in(db, await family_of(db, account)) == 2
+    (successor,) = successors
+    assert successor != first
+    assert (await refresh(gateway, successor)).status_code == 200
 
 
 async def test_refresh_with_the_cookie_and_an_empty_json_body(gateway: httpx.AsyncClient) -> None:

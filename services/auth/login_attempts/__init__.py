@@ -1,1 +1,1 @@
-"""Failed-login counting per account and per client IP: CAPTCHA demands and temporary lockouts."""
+"""Failed-login counting per account and per client: CAPTCHA demands and delays, never a lockout."""

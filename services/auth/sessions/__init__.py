@@ -1,1 +1,2 @@
-"""Sessions: login, refresh-token rotation in families with reuse detection, and logout."""
+"""Sessions: login, refresh-token rotation in families (one successor per token) with reuse
+detection, and logout."""

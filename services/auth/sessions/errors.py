@@ -17,3 +17,10 @@ class InvalidRefreshToken(Unauthorized):
 
 class RefreshTokenReused(Unauthorized):
     slug, title = "refresh-token-reused", "Refresh token already used; the session was revoked"
+
+
+class RefreshTokenSuperseded(Unauthorized):
+    """A spent token presented within the grace interval whose successor has been spent too: the
+    caller is behind, but nothing says the session was stolen, so it is not revoked."""
+
+    slug, title = "refresh-token-superseded", "Refresh token already exchanged; use the newest one"

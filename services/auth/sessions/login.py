@@ -1,4 +1,4 @@
-"""The login use case: brute-force checks, constant-shape password verification, a new session."""
+"""The login use case: brute-force defences, constant-shape password verification, a new session."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def login(
     email = normalize_email(credentials.email)
     now = datetime.now(UTC)
     guard = LoginGuard(ctx.db, ctx.settings)
-    await guard.check(email, ip, now, captcha_ok=captcha_ok)
+    attempt = await guard.admit(email, ip, now, captcha_ok=captcha_ok)
     user = await users.find_by_email(ctx.db, email)
     if user is None:
         # Spend the time a real verification takes, so timing does not reveal unknown emails.
@@ -33,10 +33,10 @@ async def login(
     else:
         verified = await hasher.verify(user["password_hash"], credentials.password)
     if user is None or not verified:
-        await guard.record_failure(email, ip, now)
-        log_event(logger, "login.failed", logging.WARNING, client_ip=ip)
+        delayed = await guard.failed(attempt)
+        log_event(logger, "login.failed", logging.WARNING, client_ip=ip, delayed_seconds=delayed)
         raise InvalidCredentials("The email or password is incorrect.")
-    await guard.record_success(email)
+    await guard.succeeded(attempt)
     if hasher.needs_rehash(user["password_hash"]):
         new_hash = await hasher.hash(credentials.password)
         await users.replace_password_hash(ctx.db, user["_id"], user["password_hash"], new_hash, now)

@@ -33,12 +33,13 @@ async def insert_refresh_token(db: Database, token: Document, session: AsyncClie
 
 
 async def spend_refresh_token(
-    db: Database, token_hash: str, now: datetime, session: AsyncClientSession
+    db: Database, token_hash: str, successor_id: str, now: datetime, session: AsyncClientSession
 ) -> Document | None:
-    """Mark an unspent, unexpired token spent; None when it is unknown, spent or expired."""
+    """Mark an unspent, unexpired token spent by `successor_id`; None when it is unknown, spent or
+    expired (the guard on `spent_at` lets only one of concurrent spenders win)."""
     return await db.refresh_tokens.find_one_and_update(
         {"_id": token_hash, "spent_at": None, "expires_at": {"$gt": now}},
-        {"$set": {"spent_at": now}},
+        {"$set": {"spent_at": now, "successor_id": successor_id}},
         session=session,
         return_document=ReturnDocument.AFTER,
     )

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from services.auth.deps import CaptchaVerified, ClientIp, Hasher, Keys, Settings
 from services.auth.sessions import login as login_use_case
-from services.auth.sessions import service
+from services.auth.sessions import rotation, service
 from services.auth.sessions.errors import InvalidRefreshToken
 from services.auth.sessions.schemas import LoginRequest, RefreshRequest, TokenPair
 from services.auth.sessions.service import IssuedTokens, SessionContext
@@ -72,7 +72,7 @@ async def refresh(body: RefreshRequest, request: Request, response: Response, ct
     presented = presented_refresh_token(body, request, ctx.settings)
     if not presented:
         raise InvalidRefreshToken("Send the refresh token in the body or the refresh cookie.")
-    return _respond(response, ctx.settings, await service.rotate(ctx, presented))
+    return _respond(response, ctx.settings, await rotation.rotate(ctx, presented))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End the session")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.auth.users.schemas import PasswordField
+from services.auth.users.schemas import EmailField, PasswordField
 
 RefreshTokenField = Annotated[str, Field(min_length=16, max_length=256)]
 
@@ -14,7 +14,7 @@ RefreshTokenField = Annotated[str, Field(min_length=16, max_length=256)]
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: EmailField
     password: PasswordField
 
 

@@ -1,14 +1,14 @@
-"""Session use cases: start one at login, rotate its refresh token, end it at logout.
+"""Session use cases: start one at login, end it at logout; what both and rotation share.
 
-A refresh token is an opaque random value; only its HMAC (keyed with JWT_REFRESH_SECRET) is
-stored, so a token is useless without the server-side record and a leaked table cannot be replayed.
-Every login starts a family; each refresh spends the presented token and issues its successor in
-the same family. A spent token presented again after the grace interval means that two parties
-hold the family (RFC 9700 §4.14): the whole family is revoked.
+A refresh token is an opaque value; only its HMAC (keyed with JWT_REFRESH_SECRET) is stored, so a
+token is useless without the server-side record and a leaked table cannot be replayed. Every login
+starts a family with a random token; each refresh spends the presented token and issues its one
+successor in the same family (sessions/rotation.py).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -20,11 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.auth.sessions import repository
-from services.auth.sessions.errors import InvalidRefreshToken, RefreshTokenReused
 from services.auth.settings import AuthSettings
 from services.auth.tokens.access import issue_access_token
 from services.auth.tokens.keys import KeyRing
-from services.auth.users import repository as users
 from shared.db import Database, Document, MongoClient, with_transaction
 from shared.logging import log_event
 
@@ -49,28 +47,52 @@ class SessionContext:
     settings: AuthSettings
 
 
-def hash_refresh_token(settings: AuthSettings, token: str) -> str:
+def _refresh_secret(settings: AuthSettings) -> bytes:
     assert settings.jwt_refresh_secret is not None  # required in production, generated elsewhere
-    key = settings.jwt_refresh_secret.get_secret_value().encode()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return settings.jwt_refresh_secret.get_secret_value().encode()
 
 
-def _new_refresh_token(ctx: SessionContext, family: Document, now: datetime) -> tuple[str, Document]:
-    token = secrets.token_urlsafe(32)
-    idle_expiry = now + timedelta(seconds=ctx.settings.refresh_token_idle_ttl_seconds)
-    doc = {
-        "_id": hash_refresh_token(ctx.settings, token),
+def hash_refresh_token(settings: AuthSettings, token: str) -> str:
+    """The stored form of a refresh token."""
+    return hmac.new(_refresh_secret(settings), token.encode(), hashlib.sha256).hexdigest()
+
+
+# Separates the key that derives successors from the one that hashes tokens for storage.
+_SUCCESSOR_KEY_LABEL = b"shop-backend refresh-token successor v1"
+
+
+def successor_of(settings: AuthSettings, presented: str) -> str:
+    """The one refresh token that can ever replace `presented`.
+
+    An HMAC of the presented token under a key derived from JWT_REFRESH_SECRET: every concurrent
+    refresh with one token computes the same successor, and a spent token presented again within the
+    grace interval is answered with the successor it already produced, so no token can mint a second
+    one. Computing it takes the raw token, which is never stored: the table, even with the secret,
+    does not yield anyone's current token.
+    """
+    key = hmac.new(_refresh_secret(settings), _SUCCESSOR_KEY_LABEL, hashlib.sha256).digest()
+    digest = hmac.new(key, presented.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()  # the shape of token_urlsafe(32)
+
+
+def refresh_token_document(
+    settings: AuthSettings, token_hash: str, family: Document, now: datetime
+) -> Document:
+    """A new, unspent refresh token of `family`, stored under its hash."""
+    idle_expiry = now + timedelta(seconds=settings.refresh_token_idle_ttl_seconds)
+    return {
+        "_id": token_hash,
         "family_id": family["_id"],
         "user_id": family["user_id"],
         "created_at": now,
         "expires_at": min(idle_expiry, family["expires_at"]),
         "spent_at": None,
+        "successor_id": None,
         "purge_at": family["expires_at"],
     }
-    return token, doc
 
 
-def _issue(
+def issue_tokens(
     ctx: SessionContext, user: Document, refresh_token: str, refresh_doc: Document, now: datetime
 ) -> IssuedTokens:
     access = issue_access_token(ctx.ring, ctx.settings, user_id=str(user["_id"]), role=user["role"])
@@ -93,7 +115,8 @@ async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
         "revoked_at": None,
         "revoked_reason": None,
     }
-    token, doc = _new_refresh_token(ctx, family, now)
+    token = secrets.token_urlsafe(32)
+    doc = refresh_token_document(ctx.settings, hash_refresh_token(ctx.settings, token), family, now)
 
     async def store(session: AsyncClientSession) -> None:
         await repository.insert_family(ctx.db, family, session)
@@ -101,71 +124,11 @@ async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
 
     await with_transaction(ctx.client, store, timeout_seconds=ctx.settings.transaction_timeout_seconds)
     log_event(logger, "session.started", user_id=str(user["_id"]), family_id=family["_id"])
-    return _issue(ctx, user, token, doc, now)
+    return issue_tokens(ctx, user, token, doc, now)
 
 
-def _family_usable(family: Document | None, now: datetime) -> bool:
+def family_usable(family: Document | None, now: datetime) -> bool:
     return family is not None and family["revoked_at"] is None and family["expires_at"] > now
-
-
-async def rotate(ctx: SessionContext, presented: str) -> IssuedTokens:
-    """Spend the presented refresh token and issue its successor in the same family."""
-    now = datetime.now(UTC)
-    token_hash = hash_refresh_token(ctx.settings, presented)
-
-    async def spend_and_replace(session: AsyncClientSession) -> tuple[str, Document, Document] | None:
-        spent = await repository.spend_refresh_token(ctx.db, token_hash, now, session)
-        if spent is None:
-            return None
-        return await _successor(ctx, spent["family_id"], now, session)
-
-    issued = await with_transaction(
-        ctx.client, spend_and_replace, timeout_seconds=ctx.settings.transaction_timeout_seconds
-    )
-    if issued is None:
-        issued = await _replay_or_reject(ctx, token_hash, now)
-    token, doc, user = issued
-    return _issue(ctx, user, token, doc, now)
-
-
-async def _successor(
-    ctx: SessionContext, family_id: str, now: datetime, session: AsyncClientSession
-) -> tuple[str, Document, Document]:
-    family = await repository.find_family(ctx.db, family_id, session)
-    user = await users.find_by_id(ctx.db, family["user_id"]) if family else None
-    if family is None or user is None or not _family_usable(family, now):
-        raise InvalidRefreshToken("The session has ended; log in again.")
-    token, doc = _new_refresh_token(ctx, family, now)
-    await repository.insert_refresh_token(ctx.db, doc, session)
-    return token, doc, user
-
-
-async def _replay_or_reject(
-    ctx: SessionContext, token_hash: str, now: datetime
-) -> tuple[str, Document, Document]:
-    """A token that could not be spent: unknown, expired, or spent before (concurrent or stolen)."""
-    known = await repository.find_refresh_token(ctx.db, token_hash)
-    if known is None or known["spent_at"] is None or known["expires_at"] <= now:
-        raise InvalidRefreshToken("The refresh token is invalid or has expired; log in again.")
-    grace = timedelta(seconds=ctx.settings.refresh_reuse_grace_seconds)
-    if now - known["spent_at"] <= grace:
-        # Two tabs refreshed with the same token at once: the later one gets a sibling, not a revocation.
-
-        async def sibling(session: AsyncClientSession) -> tuple[str, Document, Document]:
-            return await _successor(ctx, known["family_id"], now, session)
-
-        return await with_transaction(
-            ctx.client, sibling, timeout_seconds=ctx.settings.transaction_timeout_seconds
-        )
-    if await repository.revoke_family(ctx.db, known["family_id"], "refresh_token_reused", now):
-        log_event(
-            logger,
-            "session.reuse_detected",
-            logging.WARNING,
-            family_id=known["family_id"],
-            user_id=str(known["user_id"]),
-        )
-    raise RefreshTokenReused("This refresh token was already used, so the session was ended; log in again.")
 
 
 async def end_session(ctx: SessionContext, presented: str) -> None:

@@ -5,19 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from shared.text import SingleLineText
 
 # Long enough for any real password phrase; the policy caps what is hashed.
 PasswordField = Annotated[str, Field(min_length=1, max_length=1024)]
+# RFC 5321's limit on a forward path; the email validator enforces it too.
+EmailField = Annotated[EmailStr, Field(max_length=254)]
 Role = Literal["customer", "admin"]
+# One line of text (shared.text: no control characters or line breaks), stripped, 1 to 100 characters.
+NameField = Annotated[str, SingleLineText(100)]
 
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: EmailField
     password: PasswordField
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: NameField
 
 
 class User(BaseModel):

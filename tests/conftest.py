@@ -50,11 +50,11 @@ AUTH_TEST_SETTINGS = {
     "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
     "CAPTCHA_PROVIDER": "altcha",
     "LOGIN_CAPTCHA_AFTER_FAILURES": "3",
-    "LOGIN_LOCKOUT_AFTER_FAILURES": "5",
-    "LOGIN_LOCKOUT_SECONDS": "60",
     "LOGIN_IP_CAPTCHA_AFTER_FAILURES": "100000",
-    "LOGIN_IP_LOCKOUT_AFTER_FAILURES": "100000",
-    "REFRESH_REUSE_GRACE_SECONDS": "2",
+    "LOGIN_IP_DELAY_AFTER_FAILURES": "100000",
+    "LOGIN_DELAY_MAX_SECONDS": "0.05",
+    # Tests leave the grace window by moving `spent_at` in the database, never by waiting.
+    "REFRESH_REUSE_GRACE_SECONDS": "30",
 }
 # Orders keep the default 15-minute payment window; tests that need an order overdue move its
 # deadline into the past, and the reaper (sweeping twice a second here) does the rest.

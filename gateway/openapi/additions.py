@@ -186,7 +186,7 @@ RESPONSES: dict[str, Document] = {
         "A CAPTCHA solution is needed in `X-Captcha-Response`; nothing was done."
     ),
     "TooManyRequests": _problem_response(
-        "Rate limit (or concurrent-request cap, or login lockout) reached; retry after `Retry-After`.",
+        "Rate limit (or concurrent-request cap) reached; retry after `Retry-After`.",
         *_RATE_HEADERS,
         "Retry-After",
     ),

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from bson import ObjectId
 
 from devstack.stack import Stack, free_port
-from tests.builders import customer_headers
+from shared.db import Database
+from tests.builders import customer_headers, login, register
 from tests.conftest import internal_headers, stack_settings
+from tests.integration.test_captcha import solved
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +64,35 @@ async def test_service_ports_verify_tokens_themselves(stack: Stack) -> None:
             response = await direct.get("/api/v1/orders", headers={**authorization, **internal_headers()})
             assert response.status_code == 401
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_strangers_failures_cost_the_owner_a_captcha_never_a_lockout(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """Ten wrong passwords for someone else's email once locked the owner (the admin) out for 15
+    minutes. Now the owner's right password needs a CAPTCHA solution, and then works."""
+    owner = await register(gateway)
+    for _ in range(10):
+        wrong = await gateway.post("/api/v1/auth/login", json={"email": owner.email, "password": "guess" * 4})
+        assert wrong.status_code in (401, 428)
+    credentials = {"email": owner.email, "password": owner.password}
+    without = await gateway.post("/api/v1/auth/login", json=credentials)
+    assert without.status_code == 428
+    with_solution = await gateway.post("/api/v1/auth/login", json=credentials, headers=await solved(gateway))
+    assert with_solution.status_code == 200, with_solution.text
+
+
+async def test_a_spent_refresh_token_never_mints_a_session(gateway: httpx.AsyncClient, db: Database) -> None:
+    """Presenting one spent token 5 times within the grace window once gave 5 new, valid sessions."""
+    account = await register(gateway)
+    first = (await login(gateway, account.email, account.password))["refresh_token"]
+    successor = (await gateway.post("/api/v1/auth/refresh", json={"refresh_token": first})).json()
+    replays = await asyncio.gather(
+        *(gateway.post("/api/v1/auth/refresh", json={"refresh_token": first}) for _ in range(5))
+    )
+    minted = {replay.json()["refresh_token"] for replay in replays if replay.status_code == 200}
+    assert minted <= {successor["refresh_token"]}
+    user = ObjectId(account.id)
+    families = await db.token_families.find({"user_id": user}).to_list()
+    assert len(families) == 1
+    assert await db.refresh_tokens.count_documents({"family_id": families[0]["_id"]}) == 2

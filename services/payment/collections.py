@@ -23,7 +23,14 @@ COLLECTIONS: CollectionIndexes = {
         IndexModel(
             [("user_id", ASCENDING), ("idempotency_key", ASCENDING)], unique=True, name="user_key_unique"
         ),
+        # Reconciliation: payments for closed orders whose automatic refund is not complete yet
+        # (when the next try is due; since when they are owed, for the overdue alarm).
+        IndexModel([("auto_refund_next_at", ASCENDING)], sparse=True, name="auto_refund_next"),
+        IndexModel([("auto_refund_due_since", ASCENDING)], sparse=True, name="auto_refund_due"),
     ],
+    # One counter per order (_id = the order's id): how many provider payments it started. Every
+    # attempt writes it, which serialises an order's attempts (payments/attempts.py).
+    "payment_attempts": [],
     # The inbox: one document per provider event, so a duplicate is recognised and ignored.
     "provider_events": [
         IndexModel(

@@ -1,12 +1,13 @@
-"""What the payment use cases share: the database, settings and the enabled providers."""
+"""What the payment use cases share: the database, settings, the enabled providers and the alarms."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.payment.metrics import PaymentMetrics
 from services.payment.payments.errors import ProviderUnavailable
 from services.payment.providers.base import PaymentProvider
 from services.payment.settings import PaymentSettings
@@ -19,6 +20,8 @@ class PaymentContext:
     db: Database
     settings: PaymentSettings
     providers: dict[str, PaymentProvider]
+    # The app's registry at start-up (providers/registry.py); a private one elsewhere (tests, tools).
+    metrics: PaymentMetrics = field(default_factory=PaymentMetrics)
 
     def provider(self, name: str) -> PaymentProvider:
         provider = self.providers.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, ClassVar, Literal
 
@@ -33,11 +34,14 @@ class PaymentSettings(CommonSettings):
         name for names in PROVIDER_SECRETS.values() for name in names
     )
 
-    # Providers offered to shoppers. `sandbox` is refused in production whatever this says.
-    # Written as a comma-separated list: PAYMENT_PROVIDERS=sandbox,stripe
-    payment_providers: Annotated[list[ProviderName], NoDecode] = Field(
-        default_factory=lambda: list[ProviderName](["sandbox"])
-    )
+    # Providers offered to shoppers, as a comma-separated list: PAYMENT_PROVIDERS=sandbox,stripe.
+    # None by default: the sandbox settles payments without money, so it runs only where it is named
+    # (local stacks, tests), and production refuses it whatever this says.
+    payment_providers: Annotated[list[ProviderName], NoDecode] = Field(default_factory=list)
+    # Provider payments one order may start (failed ones included): each is a provider call, so an
+    # order cannot be used to flood a provider. A new attempt with the provider of a pending payment
+    # reuses that payment and does not count.
+    payment_max_attempts_per_order: int = Field(default=5, ge=1, le=100)
     # Where the gateway is reachable by browsers and providers (callback and return URLs).
     public_base_url: str = "http://127.0.0.1:8000"
     # Timeout of one provider call, and how often a failed call is retried (idempotently).
@@ -75,6 +79,10 @@ class PaymentSettings(CommonSettings):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    def reconcile_backoff(self, attempts: int, cap_seconds: float) -> timedelta:
+        """The wait before asking again after `attempts` fruitless tries: doubling, capped."""
+        return timedelta(seconds=min(self.reconcile_every_seconds * 2 ** min(attempts, 32), cap_seconds))
 
     def enabled_providers(self) -> list[str]:
         return [name for name in self.payment_providers if not (name == "sandbox" and self.is_production)]

@@ -7,14 +7,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from devstack.stack import Stack, free_port
+from shared.db import MongoClient
 from tests.conftest import stack_settings
 
 
@@ -74,3 +76,11 @@ def provider_stack(main: Stack, root: Path, env: Mapping[str, str]) -> Iterator[
 @pytest.fixture(scope="module")
 def provider_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("provider")
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(stack: Stack) -> AsyncIterator[MongoClient]:
+    """A client of the stack's database for payment contexts run in the test process."""
+    client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    yield client
+    await client.close()

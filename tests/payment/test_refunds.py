@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import httpx
@@ -11,6 +10,7 @@ from bson import ObjectId
 
 from shared.db import Database
 from tests.builders import customer_headers, make_product, place_order, stock_of
+from tests.payment.sandbox import complete, pay, refund
 
 
 async def paid_order(gateway: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]:
@@ -19,29 +19,9 @@ async def paid_order(gateway: httpx.AsyncClient, admin: dict[str, str]) -> dict[
     cup = await make_product(gateway, admin, stock=10, price={"amount": 1000, "currency": "BDT"})
     buyer = await customer_headers(gateway)
     order = (await place_order(gateway, buyer, [(tea["id"], 3), (cup["id"], 2)])).json()
-    payment = (
-        await gateway.post(
-            "/api/v1/payments",
-            json={"order_id": order["id"], "provider": "sandbox"},
-            headers={**buyer, "Idempotency-Key": uuid.uuid4().hex},
-        )
-    ).json()
-    await gateway.post(f"/api/v1/payments/sandbox/{payment['id']}/complete", json={"outcome": "succeeded"})
+    payment = (await pay(gateway, buyer, order["id"])).json()
+    assert (await complete(gateway, buyer, payment["id"])).json()["status"] == "succeeded"
     return {"tea": tea, "cup": cup, "buyer": buyer, "order": order, "payment": payment}
-
-
-async def refund(
-    gateway: httpx.AsyncClient,
-    admin: dict[str, str],
-    payment_id: str,
-    body: dict[str, Any],
-    key: str | None = None,
-) -> httpx.Response:
-    return await gateway.post(
-        f"/api/v1/payments/{payment_id}/refunds",
-        json=body,
-        headers={**admin, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
 
 
 async def test_partial_refund_with_restock_then_the_rest(
@@ -146,13 +126,7 @@ async def test_only_admins_refund_and_only_captured_money(
     product = await make_product(gateway, admin, stock=5)
     buyer = await customer_headers(gateway)
     order = (await place_order(gateway, buyer, [(product["id"], 1)])).json()
-    unpaid = (
-        await gateway.post(
-            "/api/v1/payments",
-            json={"order_id": order["id"], "provider": "sandbox"},
-            headers={**buyer, "Idempotency-Key": uuid.uuid4().hex},
-        )
-    ).json()
+    unpaid = (await pay(gateway, buyer, order["id"])).json()
     refused = await refund(gateway, admin, unpaid["id"], {"reason": "nothing captured"})
     assert refused.status_code == 409
     assert refused.json()["type"] == "/problems/payment-not-refundable"

@@ -1,50 +1,20 @@
 """Payments through the gateway with the sandbox provider: settlement once, paid-after-expiry,
-reconciliation, isolation."""
+reconciliation, isolation (only the owner or an admin settles; ids that cannot be guessed)."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import httpx
-import pytest
 from bson import ObjectId
-from pymongo import AsyncMongoClient
 
 from devstack.stack import Stack
-from services.payment.context import PaymentContext
 from services.payment.payments.reconciliation import reconcile
-from services.payment.providers.sandbox import SandboxProvider
-from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import Database, MongoClient
-from tests.builders import customer_headers, make_product, place_order, stock_of
-
-
-async def ordered(
-    gateway: httpx.AsyncClient, admin: dict[str, str], quantity: int = 2
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    product = await make_product(gateway, admin, stock=10, price={"amount": 2500, "currency": "BDT"})
-    buyer = await customer_headers(gateway)
-    order = (await place_order(gateway, buyer, [(product["id"], quantity)])).json()
-    return order, product, buyer
-
-
-async def pay(
-    gateway: httpx.AsyncClient, buyer: dict[str, str], order_id: str, key: str | None = None
-) -> httpx.Response:
-    return await gateway.post(
-        "/api/v1/payments",
-        json={"order_id": order_id, "provider": "sandbox"},
-        headers={**buyer, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
-
-
-async def complete(gateway: httpx.AsyncClient, payment_id: str, outcome: str = "succeeded") -> httpx.Response:
-    return await gateway.post(f"/api/v1/payments/sandbox/{payment_id}/complete", json={"outcome": outcome})
+from tests.builders import customer_headers, stock_of
+from tests.payment.sandbox import complete, context, ordered, pay, refund, stored
 
 
 async def test_pay_an_order_with_the_sandbox(
@@ -57,7 +27,7 @@ async def test_pay_an_order_with_the_sandbox(
     assert (payment["status"], payment["amount"]) == ("pending", {"amount": 5000, "currency": "BDT"})
     assert payment["redirect_url"].endswith(f"/api/v1/payments/sandbox/{payment['id']}/complete")
 
-    settled = await complete(gateway, payment["id"])
+    settled = await complete(gateway, buyer, payment["id"])
     assert settled.json()["status"] == "succeeded"
     paid = (await gateway.get(f"/api/v1/orders/{order['id']}", headers=buyer)).json()
     assert paid["status"] == "paid"
@@ -72,7 +42,7 @@ async def test_settlement_happens_once_under_duplicates(
 ) -> None:
     order, _, buyer = await ordered(gateway, admin)
     payment = (await pay(gateway, buyer, order["id"])).json()
-    results = await asyncio.gather(*(complete(gateway, payment["id"]) for _ in range(6)))
+    results = await asyncio.gather(*(complete(gateway, buyer, payment["id"]) for _ in range(6)))
     assert all(result.status_code == 200 for result in results)
     stored = await db.payments.find_one({"_id": ObjectId(payment["id"])})
     assert stored is not None
@@ -88,8 +58,8 @@ async def test_a_failure_after_a_success_changes_nothing(
 ) -> None:
     order, _, buyer = await ordered(gateway, admin)
     payment = (await pay(gateway, buyer, order["id"])).json()
-    await complete(gateway, payment["id"], "succeeded")
-    late_failure = await complete(gateway, payment["id"], "failed")
+    await complete(gateway, buyer, payment["id"], "succeeded")
+    late_failure = await complete(gateway, buyer, payment["id"], "failed")
     assert late_failure.json()["status"] == "succeeded"
 
 
@@ -98,12 +68,12 @@ async def test_a_declined_payment_leaves_the_order_payable(
 ) -> None:
     order, _, buyer = await ordered(gateway, admin)
     first = (await pay(gateway, buyer, order["id"])).json()
-    assert (await complete(gateway, first["id"], "failed")).json()["status"] == "failed"
+    assert (await complete(gateway, buyer, first["id"], "failed")).json()["status"] == "failed"
     assert (await gateway.get(f"/api/v1/orders/{order['id']}", headers=buyer)).json()[
         "status"
     ] == "pending_payment"
     second = (await pay(gateway, buyer, order["id"])).json()
-    assert (await complete(gateway, second["id"])).json()["status"] == "succeeded"
+    assert (await complete(gateway, buyer, second["id"])).json()["status"] == "succeeded"
 
 
 async def test_the_same_key_starts_one_payment(
@@ -159,7 +129,7 @@ async def test_paid_after_expiry_is_refunded_and_the_order_stays_expired(
         await asyncio.sleep(0.1)
     assert await stock_of(db, product["id"]) == 10  # expiry returned the units
 
-    late = await complete(gateway, payment["id"])
+    late = await complete(gateway, buyer, payment["id"])
     assert late.json()["status"] == "refunded"
     stored_order = await db.orders.find_one({"_id": ObjectId(order["id"])})
     assert stored_order is not None
@@ -167,22 +137,55 @@ async def test_paid_after_expiry_is_refunded_and_the_order_stays_expired(
     assert await stock_of(db, product["id"]) == 10  # and the refund did not return them again
     refunds = await db.refunds.find({"payment_id": ObjectId(payment["id"])}).to_list()
     assert [(refund["status"], refund["amount"]) for refund in refunds] == [("succeeded", 5000)]
+    assert "auto_refund_due_since" not in await stored(db, "payments", payment["id"])
 
 
-@pytest.fixture
-async def payment_context(stack: Stack, database_name: str) -> AsyncIterator[PaymentContext]:
-    client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
-    db = client[database_name]
-    settings = PaymentSettings(
-        _env_file=None, env="test", data_dir=stack.settings.data_dir, reconcile_after_seconds=1
-    )
-    yield PaymentContext(client, db, settings, {"sandbox": SandboxProvider(db, settings.public_base_url)})
-    await client.close()
+async def test_only_the_owner_or_an_admin_settles_a_sandbox_payment(
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database
+) -> None:
+    order, _, buyer = await ordered(gateway, admin)
+    payment = (await pay(gateway, buyer, order["id"])).json()
+    anonymous = await complete(gateway, {}, payment["id"])
+    assert anonymous.status_code == 401
+    assert anonymous.json()["type"] == "/problems/unauthorized"
+    stranger = await complete(gateway, await customer_headers(gateway), payment["id"], "failed")
+    assert stranger.status_code == 404
+    assert stranger.json()["type"] == "/problems/payment-not-found"
+    assert (await stored(db, "payments", payment["id"]))["status"] == "pending"
+    assert (await stored(db, "orders", order["id"]))["status"] == "pending_payment"
+
+    by_admin = await complete(gateway, admin, payment["id"])
+    assert (by_admin.status_code, by_admin.json()["status"]) == (200, "succeeded")
+    assert (await stored(db, "orders", order["id"]))["status"] == "paid"
+
+
+async def test_payment_and_refund_ids_cannot_be_derived_from_a_neighbour(
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database
+) -> None:
+    # A default ObjectId repeats its process's 5 random bytes and counts up in the last 3: from one's
+    # own id a neighbour's is a few guesses away. Ids in URLs must share nothing but the timestamp.
+    payments = []
+    for _ in range(3):
+        order, _, buyer = await ordered(gateway, admin)
+        payments.append((await pay(gateway, buyer, order["id"])).json())
+        await complete(gateway, buyer, payments[-1]["id"])
+    refunded = [
+        (await refund(gateway, admin, payment["id"], {"amount": 1, "reason": "id check"})).json()
+        for payment in payments
+    ]
+    for ids in ([payment["id"] for payment in payments], [made["id"] for made in refunded]):
+        assert len({ObjectId(value).binary[4:9] for value in ids}) == len(ids)
 
 
 async def test_reconciliation_settles_a_payment_whose_confirmation_was_lost(
-    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, payment_context: PaymentContext
+    gateway: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: Database,
+    stack: Stack,
+    mongo_client: MongoClient,
+    database_name: str,
 ) -> None:
+    payment_context = context(stack, mongo_client, database_name)
     order, _, buyer = await ordered(gateway, admin)
     payment = (await pay(gateway, buyer, order["id"])).json()
     stored = await db.payments.find_one({"_id": ObjectId(payment["id"])})

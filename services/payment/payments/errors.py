@@ -1,5 +1,7 @@
 """Errors of the payments domain."""
 
+from typing import Any
+
 from shared.errors import AppError, Conflict, NotFound, ValidationFailed
 from shared.idempotency import IdempotencyKeyReused
 
@@ -10,6 +12,21 @@ class PaymentNotFound(NotFound):
 
 class OrderNotPayable(Conflict):
     slug, title = "order-not-payable", "This order cannot be paid"
+
+
+class PaymentAttemptsExhausted(Conflict):
+    """The order has started as many provider payments as one order may; `limit` names the cap."""
+
+    slug, title = "payment-attempts-exhausted", "This order has reached its limit of payment attempts"
+
+
+class PaymentInProgress(Conflict):
+    """Another request is still creating this order's payment with the provider: ask again shortly."""
+
+    slug, title = "payment-in-progress", "A payment for this order is being started"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)}, **extensions)
 
 
 class ProviderUnavailable(ValidationFailed):

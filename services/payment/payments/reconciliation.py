@@ -1,5 +1,6 @@
 """Reconciliation: ask providers about payments and refunds left pending too long, and settle them
-through the same exactly-once path as webhooks. Safe with several replicas running it at once."""
+through the same exactly-once path as webhooks; give back the rest of every payment still due an
+automatic refund. Safe with several replicas running it at once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
@@ -17,7 +18,9 @@ from services.payment.context import PaymentContext
 from services.payment.payments import repository
 from services.payment.payments.settlement import settle
 from services.payment.providers.base import ProviderError
+from services.payment.refunds import repository as refund_repository
 from services.payment.refunds import service as refunds
+from services.payment.refunds.booking import finish_refund
 from shared.clock import utcnow
 from shared.db import Document
 from shared.logging import log_event
@@ -44,6 +47,7 @@ async def reconcile(ctx: PaymentContext) -> int:
         else:
             await repository.postpone_check(ctx.db, payment["_id"], now + _backoff(ctx, payment))
     settled += await _reconcile_refunds(ctx, cutoff)
+    await _retry_automatic_refunds(ctx, now, cutoff)
     if settled:
         log_event(logger, "payment.reconciled", settled=settled)
     return settled
@@ -52,11 +56,10 @@ async def reconcile(ctx: PaymentContext) -> int:
 def _backoff(ctx: PaymentContext, payment: Document) -> timedelta:
     """Abandoned payments stay pending at the provider forever: ask less and less often (capped at a
     day), so they never crowd out the payments that need a check now."""
-    attempts = int(payment.get("reconcile_attempts", 0))
-    return timedelta(seconds=min(ctx.settings.reconcile_every_seconds * 2**attempts, MAX_BACKOFF_SECONDS))
+    return ctx.settings.reconcile_backoff(int(payment.get("reconcile_attempts", 0)), MAX_BACKOFF_SECONDS)
 
 
-async def _reconcile_refunds(ctx: PaymentContext, cutoff: object) -> int:
+async def _reconcile_refunds(ctx: PaymentContext, cutoff: datetime) -> int:
     settled = 0
     stale = ctx.db.refunds.find({"status": "pending", "created_at": {"$lte": cutoff}})
     async for refund in stale.limit(ctx.settings.reconcile_batch_size):
@@ -71,9 +74,20 @@ async def _reconcile_refunds(ctx: PaymentContext, cutoff: object) -> int:
         except ProviderError:
             continue
         if result.state != "pending":
-            await refunds.finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
+            await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
             settled += 1
     return settled
+
+
+async def _retry_automatic_refunds(ctx: PaymentContext, now: datetime, cutoff: datetime) -> None:
+    """Refund the rest of every payment whose automatic refund is due a new try (after a failed
+    reservation, provider call or refund); alarm while any has been owed for long."""
+    overdue = await refund_repository.count_auto_refunds_due_since(ctx.db, cutoff)
+    ctx.metrics.auto_refunds_overdue.set(overdue)
+    if overdue:
+        log_event(logger, "refund.automatic_overdue", logging.WARNING, payments=overdue)
+    for payment in await refund_repository.auto_refunds_due(ctx.db, now, ctx.settings.reconcile_batch_size):
+        await refunds.refund_automatically(ctx, payment["_id"])
 
 
 async def run_reconciler(ctx: PaymentContext) -> None:

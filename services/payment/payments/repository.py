@@ -11,9 +11,35 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from shared.db import Database, Document
 
 
-async def insert_payment(db: Database, payment: Document) -> None:
+async def insert_payment(db: Database, payment: Document, session: AsyncClientSession) -> None:
     """Insert a payment; the unique (user, key) index raises DuplicateKeyError on a retried request."""
-    await db.payments.insert_one(payment)
+    await db.payments.insert_one(payment, session=session)
+
+
+async def find_pending(
+    db: Database, order_id: ObjectId, provider: str, session: AsyncClientSession
+) -> Document | None:
+    """The order's pending payment with this provider, if one is open (a new attempt reuses it)."""
+    return await db.payments.find_one(
+        {"order_id": order_id, "provider": provider, "status": "pending"}, session=session
+    )
+
+
+async def count_attempt(db: Database, order_id: ObjectId, now: datetime, session: AsyncClientSession) -> int:
+    """Count one more provider payment for the order; returns the count including this one.
+
+    Every attempt of an order writes this one document, so concurrent attempts conflict here and
+    run one after the other: the cap and the reuse of a pending payment cannot be raced past.
+    """
+    counted = await db.payment_attempts.find_one_and_update(
+        {"_id": order_id},
+        {"$inc": {"count": 1}, "$set": {"updated_at": now}},
+        upsert=True,
+        session=session,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert counted is not None
+    return int(counted["count"])
 
 
 async def find_payment(
@@ -42,6 +68,18 @@ async def record_created(
 ) -> Document | None:
     return await db.payments.find_one_and_update(
         {"_id": payment_id}, {"$set": {**created, "updated_at": now}}, return_document=ReturnDocument.AFTER
+    )
+
+
+async def abandon(db: Database, payment_id: ObjectId, now: datetime) -> None:
+    """A pending payment whose provider creation never finished (its process died mid-call) fails, so
+    it stops standing in for the order's next attempt; the shopper never saw how to pay it."""
+    await db.payments.update_one(
+        {"_id": payment_id, "status": "pending", "provider_payment_id": None},
+        {
+            "$set": {"status": "failed", "failure_reason": "abandoned", "updated_at": now},
+            "$push": {"history": {"status": "failed", "at": now, "source": "abandoned"}},
+        },
     )
 
 

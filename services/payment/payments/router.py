@@ -21,7 +21,18 @@ PaymentId = Annotated[str, object_id_path("Payment id")]
 IdempotencyKey = IdempotencyKeyHeader
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Payment, summary="Pay an order")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Payment,
+    summary="Pay an order",
+    description=(
+        "201: a new provider payment was started. 200: the order already has a pending payment with "
+        "this provider, which is returned instead of starting another (pay that one). An order may "
+        "start a limited number of payments (409 `payment-attempts-exhausted`, naming the `limit`)."
+    ),
+    responses={200: {"model": Payment, "description": "The order's pending payment with this provider."}},
+)
 async def create_payment(
     body: CreatePayment,
     user: CurrentUser,
@@ -33,6 +44,8 @@ async def create_payment(
     response.headers["Location"] = f"{router.prefix}/{started.payment.id}"
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if started.reused:
+        response.status_code = status.HTTP_200_OK
     return started.payment
 
 

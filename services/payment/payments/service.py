@@ -1,4 +1,4 @@
-"""Payment use cases: start a payment for an order with a provider, read one."""
+"""Payment use cases: start (or reuse) a payment for an order with a provider, read one."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
-from services.payment.payments import repository
+from services.payment.payments import attempts, repository
 from services.payment.payments.errors import (
-    OrderNotPayable,
+    PaymentInProgress,
     PaymentKeyReused,
     PaymentNotFound,
     ProviderFailed,
 )
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.payments.views import to_payment
-from services.payment.providers.base import PaymentRequest, ProviderError
+from services.payment.providers.base import PaymentProvider, PaymentRequest, ProviderError
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.ids import to_object_id
@@ -31,34 +31,52 @@ logger = logging.getLogger("payment.payments")
 @dataclass(frozen=True)
 class Started:
     payment: Payment
-    replayed: bool
+    replayed: bool  # the same Idempotency-Key again: the payment that key started
+    reused: bool = False  # the order's pending payment with this provider, instead of a new one
+
+
+# A reused payment that fails or is abandoned while we wait lets this request claim a new attempt;
+# more rounds than this mean attempts keep failing under us: the caller is told to ask again.
+CLAIM_ROUNDS = 3
 
 
 async def start_payment(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str) -> Started:
-    """Create the provider payment for the caller's unpaid order, for the order's own total."""
+    """Start the provider payment for the caller's unpaid order, for the order's own total; reuse
+    the order's pending payment with the same provider instead of starting a second one."""
     existing = await repository.find_by_key(ctx.db, user_id, key)
     if existing is not None:
-        return _replay(existing, body)
+        return await _replay(ctx, existing, body)
     provider = ctx.provider(body.provider)
-    order = await ctx.db.orders.find_one({"_id": ObjectId(body.order_id), "user_id": user_id})
-    if order is None:
-        raise PaymentNotFound(f"No order with id {body.order_id}.")
-    if order["status"] != "pending_payment":
-        raise OrderNotPayable(f"A {order['status']} order cannot be paid.", status=order["status"])
-    payment = _new_payment(user_id, order, body.provider, key)
-    try:
-        await repository.insert_payment(ctx.db, payment)
-    except DuplicateKeyError:
-        claimed = await repository.find_by_key(ctx.db, user_id, key)
-        assert claimed is not None
-        return _replay(claimed, body)
+    for _ in range(CLAIM_ROUNDS):
+        try:
+            claim = await attempts.claim(ctx, user_id, body, key)
+        except DuplicateKeyError:
+            claimed = await repository.find_by_key(ctx.db, user_id, key)
+            if claimed is None:
+                continue  # the conflict was on the order's attempt counter: claim again
+            return await _replay(ctx, claimed, body)
+        if claim.created:
+            return Started(await _start_at_provider(ctx, provider, claim.payment), replayed=False)
+        if claim.payment["idempotency_key"] == key:
+            return await _replay(ctx, claim.payment, body)  # our own retry won the claim meanwhile
+        current = await attempts.until_started(ctx, claim.payment)
+        if current["status"] == "pending":
+            log_event(logger, "payment.reused", payment_id=str(current["_id"]), order_id=body.order_id)
+            return Started(to_payment(current), replayed=False, reused=True)
+    raise PaymentInProgress(
+        "This order's payments keep failing as they start; ask again shortly.", retry_after_seconds=1
+    )
+
+
+async def _start_at_provider(ctx: PaymentContext, provider: PaymentProvider, payment: Document) -> Payment:
+    """Create the provider payment for a claimed attempt (outside any transaction)."""
     request = PaymentRequest(
         payment_id=str(payment["_id"]),
-        order_id=body.order_id,
+        order_id=str(payment["order_id"]),
         amount=payment["amount"],
         currency=payment["currency"],
         idempotency_key=f"payment-{payment['_id']}",
-        callback_url=f"{ctx.settings.public_base_url}/api/v1/payments/callbacks/{body.provider}",
+        callback_url=f"{ctx.settings.public_base_url}/api/v1/payments/callbacks/{provider.name}",
     )
     try:
         created = await provider.create_payment(request)
@@ -83,36 +101,16 @@ async def start_payment(ctx: PaymentContext, user_id: str, body: CreatePayment, 
         logger,
         "payment.started",
         payment_id=str(payment["_id"]),
-        provider=body.provider,
-        order_id=body.order_id,
+        provider=provider.name,
+        order_id=str(payment["order_id"]),
     )
-    return Started(to_payment(stored), replayed=False)
+    return to_payment(stored)
 
 
-def _replay(existing: Document, body: CreatePayment) -> Started:
+async def _replay(ctx: PaymentContext, existing: Document, body: CreatePayment) -> Started:
     if str(existing["order_id"]) != body.order_id or existing["provider"] != body.provider:
         raise PaymentKeyReused("This Idempotency-Key was used for another payment request; use a new key.")
-    return Started(to_payment(existing), replayed=True)
-
-
-def _new_payment(user_id: str, order: Document, provider: str, key: str) -> Document:
-    now = utcnow()
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "order_id": order["_id"],
-        "provider": provider,
-        "status": "pending",
-        "amount": order["total"]["amount"],
-        "currency": order["total"]["currency"],
-        "idempotency_key": key,
-        "provider_payment_id": None,
-        "refunded_amount": 0,
-        "refund_pending_amount": 0,
-        "created_at": now,
-        "updated_at": now,
-        "history": [{"status": "pending", "at": now, "source": "customer"}],
-    }
+    return Started(to_payment(await attempts.until_started(ctx, existing)), replayed=True)
 
 
 async def _record_failure(db: Database, payment_id: ObjectId, reason: str) -> None:

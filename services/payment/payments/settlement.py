@@ -6,8 +6,9 @@ transaction stores it in the inbox under its unique (provider, event id) — a d
 and applies it: payment succeeded/failed, order paid, outbox event. Out-of-order events cannot
 corrupt state, because every change is a guarded transition (a failure never undoes a success).
 
-A payment that succeeds for an order that already expired or was cancelled is recorded, the
-order is not resurrected, and the money is refunded automatically.
+A payment that succeeds for an order that already expired, was cancelled or was paid by another
+payment is recorded, the order is not touched, and the payment is marked due for an automatic
+refund in the same transaction: refunded right after, and by reconciliation until all of it is back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pymongo.errors import DuplicateKeyError
 from services.payment.context import PaymentContext
 from services.payment.payments import repository
 from services.payment.providers.base import ProviderEvent
+from services.payment.refunds import booking
+from services.payment.refunds import repository as refund_repository
 from services.payment.refunds import service as refunds
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
@@ -68,7 +71,7 @@ async def settle(ctx: PaymentContext, provider: str, event: ProviderEvent) -> Ou
         if event.kind == "payment_failed":
             await _fail(ctx, payment, event, session)
         else:
-            await refunds.apply_provider_outcome(ctx, payment, event, session)
+            await booking.apply_provider_outcome(ctx, payment, event, session)
         return False
 
     try:
@@ -84,7 +87,7 @@ async def settle(ctx: PaymentContext, provider: str, event: ProviderEvent) -> Ou
         payment_id=str(payment["_id"]),
     )
     if needs_refund:
-        await refunds.refund_unpayable(ctx, payment["_id"])
+        await refunds.refund_automatically(ctx, payment["_id"])
     return "applied"
 
 
@@ -132,9 +135,8 @@ async def _succeed(
         session=session,
     )
     if paid is None:
-        await ctx.db.payments.update_one(
-            {"_id": payment["_id"]}, {"$set": {"attention": "order_not_payable"}}, session=session
-        )
+        # Recorded with the success itself, so the refund happens even if this process dies now.
+        await refund_repository.mark_auto_refund_due(ctx.db, payment["_id"], now, session)
     await repository.insert_outbox(ctx.db, _outbox("PaymentSucceeded", moved, now), session)
     return paid is None
 

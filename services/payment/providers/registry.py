@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -10,9 +11,13 @@ from types import ModuleType
 from fastapi import APIRouter, FastAPI
 
 from services.payment.context import PaymentContext
+from services.payment.metrics import PaymentMetrics
 from services.payment.providers.base import PaymentProvider
 from services.payment.settings import PaymentSettings
 from shared.db import Database
+from shared.logging import log_event
+
+logger = logging.getLogger("payment.providers")
 
 # Each provider module offers `create(settings, db) -> PaymentProvider` and a `router`
 # (its webhook or callback routes).
@@ -45,7 +50,12 @@ def provider_routers(settings: PaymentSettings) -> list[APIRouter]:
 async def providers_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: PaymentSettings = app.state.settings
     providers = build_providers(settings, app.state.db)
-    app.state.payment_context = PaymentContext(app.state.mongo_client, app.state.db, settings, providers)
+    if not providers:
+        log_event(logger, "payment.no_providers", logging.WARNING, hint="set PAYMENT_PROVIDERS")
+    metrics = PaymentMetrics(app.state.metrics.registry)
+    app.state.payment_context = PaymentContext(
+        app.state.mongo_client, app.state.db, settings, providers, metrics
+    )
     try:
         yield
     finally:

@@ -1,8 +1,9 @@
 """The sandbox provider: the real life cycle without real money, for development and demos.
 
 It keeps its own ledger (as a real provider does on its side), and is settled by
-`POST /api/v1/payments/sandbox/{payment_id}/complete`, which goes through the same settlement path
-as a verified provider webhook. Never enabled in production.
+`POST /api/v1/payments/sandbox/{payment_id}/complete` (the payment's owner or an admin), which goes
+through the same settlement path as a verified provider webhook. Enabled only where
+PAYMENT_PROVIDERS names it, and never in production.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from services.payment.providers.base import (
 from services.payment.settings import PaymentSettings
 from shared.clock import utcnow
 from shared.db import Database
+from shared.deps import CurrentUser
 from shared.ids import object_id_path, to_object_id
 
 
@@ -121,14 +123,20 @@ router = APIRouter(prefix="/api/v1/payments/sandbox", tags=["payments"])
 
 
 @router.post(
-    "/{payment_id}/complete", response_model=Payment, summary="Settle a sandbox payment (not in production)"
+    "/{payment_id}/complete",
+    response_model=Payment,
+    summary="Settle a sandbox payment (the payment's owner or an admin; not in production)",
 )
 async def complete(
     payment_id: Annotated[str, object_id_path("Payment id")],
     body: SandboxOutcome,
+    caller: CurrentUser,
     ctx: Context,
 ) -> Payment:
-    payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
+    # Playing the shopper settles an order: only the shopper who owns the payment (or an admin) may.
+    # Another customer's payment does not exist for the caller, as everywhere else (404).
+    owner = None if caller.is_admin else caller.user_id
+    payment = await payments.find_payment(ctx.db, to_object_id(payment_id), user_id=owner)
     if payment is None or payment["provider"] != "sandbox" or not payment.get("provider_payment_id"):
         raise PaymentNotFound(f"No sandbox payment with id {payment_id}.")
     provider = ctx.provider("sandbox")

@@ -167,6 +167,53 @@ async def return_units(
         )
 
 
+async def mark_auto_refund_due(
+    db: Database, payment_id: ObjectId, now: datetime, session: AsyncClientSession
+) -> None:
+    """Money captured for a closed order must all go back: due (and retried from `now` on) until the
+    payment is fully refunded."""
+    await db.payments.update_one(
+        {"_id": payment_id, "auto_refund_due_since": None},
+        {
+            "$set": {
+                "auto_refund_due_since": now,
+                "auto_refund_next_at": now,
+                "auto_refund_failures": 0,
+                "attention": "order_not_payable",
+            }
+        },
+        session=session,
+    )
+
+
+async def postpone_auto_refund(db: Database, payment_id: ObjectId, next_at: datetime) -> None:
+    """After a failed try, the reconciler tries again at `next_at` (backing off, never giving up)."""
+    await db.payments.update_one(
+        {"_id": payment_id, "auto_refund_due_since": {"$ne": None}},
+        {"$set": {"auto_refund_next_at": next_at}, "$inc": {"auto_refund_failures": 1}},
+    )
+
+
+async def clear_auto_refund(db: Database, payment_id: ObjectId, session: AsyncClientSession) -> None:
+    """A fully refunded payment owes nothing more."""
+    await db.payments.update_one(
+        {"_id": payment_id, "status": "refunded", "auto_refund_due_since": {"$ne": None}},
+        {"$unset": {"auto_refund_due_since": "", "auto_refund_next_at": ""}},
+        session=session,
+    )
+
+
+async def auto_refunds_due(db: Database, now: datetime, limit: int) -> list[Document]:
+    """Payments for closed orders not yet fully refunded whose next try is due, most overdue first."""
+    cursor = db.payments.find({"auto_refund_next_at": {"$lte": now}})
+    return await cursor.sort("auto_refund_next_at", 1).limit(limit).to_list()
+
+
+async def count_auto_refunds_due_since(db: Database, before: datetime) -> int:
+    """How many payments have owed an automatic refund since before `before`."""
+    return await db.payments.count_documents({"auto_refund_due_since": {"$lte": before}})
+
+
 async def flag_for_attention(
     db: Database, refund_id: ObjectId, payment_id: ObjectId, reason: str, session: AsyncClientSession
 ) -> None:

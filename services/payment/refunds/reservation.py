@@ -1,0 +1,173 @@
+"""Reserving a refund: one transaction decides it against the payment and the order as they are now.
+
+Money: the amount is held against the payment (refunded + held + amount <= captured, a guarded
+update), so concurrent refunds, manual or automatic, never give back more than was captured.
+
+Stock: units can go back only while the order still holds them as sold, that is while this payment
+is the one that paid the order and the order is paid, shipped, delivered or partly refunded. An
+order that was cancelled or expired returned its units when it closed; a payment that arrived for
+it afterwards (or a second payment for an order another payment had paid) gives back money, never
+stock, and never moves the order's status. Units held by pending refunds count as returned.
+
+Everything the decision reads is read in the transaction, and everything it holds is written there
+(the payment's hold, the lines' holds), so a concurrent change to either makes one of the two
+transactions retry on fresh data: no decision rests on a stale read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.payment.context import PaymentContext
+from services.payment.payments import repository as payments
+from services.payment.refunds import repository
+from services.payment.refunds.errors import PaymentNotRefundable, RefundExceedsRefundable, RestockExceedsSold
+from shared.clock import utcnow
+from shared.db import Document, with_transaction
+from shared.ids import unguessable_object_id
+
+SYSTEM = "system:settlement"
+
+
+@dataclass(frozen=True)
+class RefundAsk:
+    """What is asked for; `amount` None means the named lines' value, or else all that is left."""
+
+    amount: int | None
+    lines: list[Document]
+    reason: str
+    key: str | None  # None: an automatic refund, keyed by its own id
+    fingerprint: str
+    actor: str
+
+    @property
+    def automatic(self) -> bool:
+        return self.key is None
+
+
+def automatic_ask() -> RefundAsk:
+    return RefundAsk(None, [], "order closed before the payment completed", None, "auto", SYSTEM)
+
+
+async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> Document | None:
+    """Hold the refund's amount and units and insert it (pending), in one transaction.
+
+    Returns the refund; None only for an automatic refund that finds nothing left to hold. Raises
+    DuplicateKeyError for a concurrent request with the same Idempotency-Key.
+    """
+
+    async def run(session: AsyncClientSession) -> Document | None:
+        payment = await payments.find_payment(ctx.db, payment_id, session=session)
+        assert payment is not None
+        left = _refundable(payment)
+        if ask.automatic and left <= 0:
+            if payment.get("refund_pending_amount", 0) == 0:
+                await repository.clear_auto_refund(ctx.db, payment_id, session)
+            return None  # all refunded, or the rest is being refunded (its failure makes it due again)
+        if payment["status"] not in repository.REFUNDABLE_PAYMENT:
+            raise PaymentNotRefundable(f"A {payment['status']} payment has nothing to refund.")
+        order = await ctx.db.orders.find_one({"_id": payment["order_id"]}, session=session)
+        holds_sale = _holds_sale(order, payment)
+        if ask.lines:
+            _check_restockable(order if holds_sale else None, ask.lines)
+        amount = _amount(ask, order, left)
+        if amount < 1 or amount > left:
+            raise RefundExceedsRefundable(
+                f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
+                refundable={"amount": left, "currency": payment["currency"]},
+            )
+        refund = _new_refund(payment, amount, ask, affects_order=holds_sale and not ask.automatic)
+        await repository.insert_refund(ctx.db, refund, session)
+        for line in ask.lines:
+            await repository.reserve_restock(
+                ctx.db, payment["order_id"], line["product_id"], line["quantity"], session
+            )
+        # The contended write, last; its guard holds even if a concurrent hold slipped in.
+        if await repository.reserve_amount(ctx.db, payment_id, amount, session) is None:
+            raise RefundExceedsRefundable(
+                f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
+                refundable={"amount": left, "currency": payment["currency"]},
+            )
+        return refund
+
+    return await with_transaction(ctx.client, run, timeout_seconds=ctx.timeout)
+
+
+def _refundable(payment: Document) -> int:
+    return int(
+        payment["amount"] - payment.get("refunded_amount", 0) - payment.get("refund_pending_amount", 0)
+    )
+
+
+def _holds_sale(order: Document | None, payment: Document) -> bool:
+    """Whether the order's units are sold through this payment and not given back by a closing."""
+    return (
+        order is not None
+        and order.get("payment_id") == payment["_id"]
+        and order["status"] in repository.REFUNDABLE_ORDER
+    )
+
+
+def _amount(ask: RefundAsk, order: Document | None, left: int) -> int:
+    if ask.amount is not None:
+        return ask.amount
+    if ask.lines and order is not None:
+        prices = {line["product_id"]: line["unit_price"]["amount"] for line in order["items"]}
+        return sum(prices.get(line["product_id"], 0) * line["quantity"] for line in ask.lines)
+    return left
+
+
+def _check_restockable(order: Document | None, lines: list[Document]) -> None:
+    """Each line returns at most the units sold through this payment and not yet returned or held."""
+    sold = {line["product_id"]: line for line in order["items"]} if order is not None else {}
+    problems = []
+    for line in lines:
+        ordered = sold.get(line["product_id"])
+        left = (
+            0
+            if ordered is None
+            else ordered["quantity"]
+            - ordered.get("restocked_quantity", 0)
+            - ordered.get("restock_pending", 0)
+        )
+        if line["quantity"] > left:
+            problems.append(
+                {"product_id": str(line["product_id"]), "requested": line["quantity"], "restockable": left}
+            )
+    if not problems:
+        return
+    if order is None:
+        raise RestockExceedsSold(
+            "This payment holds no units of its order: the order was closed (and its stock returned) "
+            "or paid by another payment. Refund money only.",
+            lines=problems,
+        )
+    raise RestockExceedsSold(
+        "Some lines return more units than were sold and not yet returned.", lines=problems
+    )
+
+
+def _new_refund(payment: Document, amount: int, ask: RefundAsk, *, affects_order: bool) -> Document:
+    now = utcnow()
+    refund_id = unguessable_object_id()
+    return {
+        "_id": refund_id,
+        "payment_id": payment["_id"],
+        "order_id": payment["order_id"],
+        "amount": amount,
+        "currency": payment["currency"],
+        "items": ask.lines,
+        "reason": ask.reason,
+        "status": "pending",
+        "idempotency_key": ask.key or f"auto-{refund_id}",
+        "fingerprint": ask.fingerprint,
+        "automatic": ask.automatic,
+        "affects_order": affects_order,
+        "by": ask.actor,
+        "provider_refund_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,15 +1,22 @@
-"""`python -m devstack`: run the whole stack in the foreground until Ctrl-C or SIGTERM."""
+"""`python -m devstack`: run the whole stack in the foreground until Ctrl-C or SIGTERM.
+
+A process that crashes is restarted (devstack/supervisor.py); the launcher stops only when asked,
+or when the embedded database cannot be brought back.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import sys
 import time
 from types import FrameType
 
-from devstack.stack import _PR_SET_PDEATHSIG, EMBEDDED_DB, SERVICES, Stack, StackError, StackSettings
+from devstack.stack import _PR_SET_PDEATHSIG, SERVICES, Stack, StackError, StackSettings
+from devstack.supervisor import POLL_SECONDS, Supervisor, SupervisorGaveUp
+from shared.logging import configure_logging
 
 
 class _Shutdown(Exception):
@@ -31,6 +38,8 @@ def main() -> int:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_shutdown)
     signal.signal(signal.SIGINT, _raise_shutdown)
+    # Restarts are logged as JSON lines on stdout, like every other process's events.
+    configure_logging("devstack", os.environ.get("LOG_LEVEL", "INFO"))
     stack = Stack(StackSettings())
     started = time.monotonic()
     try:
@@ -42,13 +51,16 @@ def main() -> int:
         for name in SERVICES:
             say(f"{name:8} {stack.url_of(name)}")
         say(f"ready in {time.monotonic() - started:.1f}s: gateway {stack.gateway_url} (Ctrl-C to stop)")
-        while not (gone := stack.exited()):
-            time.sleep(0.5)
-        say(f"{', '.join(gone)} exited unexpectedly; stopping the stack")
-        return 1
+        supervisor = Supervisor(stack)
+        while True:
+            supervisor.poll_once()
+            time.sleep(POLL_SECONDS)
     except _Shutdown as signal_name:
         say(f"{signal_name}: stopping")
         return 0
+    except SupervisorGaveUp as exc:
+        say(f"giving up: {exc}")
+        return 1
     except StackError as exc:
         say(f"cannot start: {exc}")
         return 1
@@ -60,5 +72,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    _ = EMBEDDED_DB
     sys.exit(main())

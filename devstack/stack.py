@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +56,16 @@ class StackSettings(BaseSettings):
     # When set, that server is used and no embedded one is started.
     mongodb_url: str | None = None
     startup_timeout_seconds: float = Field(default=90.0, gt=0)
+    # Fsync the embedded database's log on every commit. Without it a write acknowledged (even with
+    # majority write concern) sits in the server's memory for a while and a hard kill loses it.
+    embedded_mongodb_sync_on_commit: bool = True
+    # A crashed process is restarted after this delay, doubled for each further crash up to the
+    # maximum; a process that stayed up RESTART_STABLE_SECONDS starts again from the first delay.
+    restart_backoff_initial_seconds: float = Field(default=0.5, gt=0)
+    restart_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    restart_stable_seconds: float = Field(default=30.0, gt=0)
+    # Restarts in a row after which the embedded database, not answering, is given up (and the stack stopped).
+    db_restart_attempts: int = Field(default=5, ge=1)
 
     def port_of(self, name: str) -> int:
         port: int = getattr(self, f"{name}_port")
@@ -71,6 +82,10 @@ class ManagedProcess:
     popen: subprocess.Popen[bytes]
     url: str
     log: IO[bytes] | None = None
+    # What started it, so the supervisor can start it again the same way.
+    command: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
 
     @property
     def running(self) -> bool:
@@ -86,6 +101,8 @@ class Stack:
     log_dir: Path | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     child_env: dict[str, str] = field(init=False)
+    # Held while processes are started, stopped or restarted: the supervisor may run in another thread.
+    lock: threading.RLock = field(init=False, default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self.child_env = self._build_child_env()
@@ -124,11 +141,15 @@ class Stack:
 
     def stop(self) -> None:
         """Gateway first (no new traffic), then the services, the database last."""
-        order = ["gateway", *SERVICES, EMBEDDED_DB]
-        self.stop_processes([name for name in order if name in self.processes and name != EMBEDDED_DB])
-        self.stop_processes([EMBEDDED_DB] if EMBEDDED_DB in self.processes else [])
+        with self.lock:
+            self._stop_processes(["gateway", *SERVICES])
+            self._stop_processes([EMBEDDED_DB])
 
     def stop_processes(self, names: list[str]) -> None:
+        with self.lock:
+            self._stop_processes(names)
+
+    def _stop_processes(self, names: list[str]) -> None:
         stopping = [self.processes.pop(name) for name in names if name in self.processes]
         for process in stopping:
             if process.running:
@@ -162,9 +183,10 @@ class Stack:
                 "--limit-concurrency", "1000",  # connections + tasks; beyond it a fast 503
                 "--backlog", "2048",  # accept bursts; above that the kernel drops SYNs
             ]  # fmt: skip
-        self.processes[name] = self._spawn(
-            name, command, self.url_of(name), {**self.child_env, **(env or {})}
-        )
+        with self.lock:
+            self.processes[name] = self._spawn(
+                name, command, self.url_of(name), {**self.child_env, **(env or {})}
+            )
         if wait:
             self.wait_ready(name)
 
@@ -177,6 +199,28 @@ class Stack:
                 return
             time.sleep(0.1)
         raise StackError(f"{name} did not become ready within {self.settings.startup_timeout_seconds:.0f}s")
+
+    def respawn(self, name: str) -> ManagedProcess:
+        """Start a process that has exited again, with the same command and environment.
+
+        The embedded database is waited for (StackError if it exits or stays silent; it is then
+        killed); a service or the gateway is not, so one slow start holds up nothing else.
+        """
+        with self.lock:
+            old = self.processes[name]
+            if old.log:
+                old.log.close()
+            process = self._spawn(name, old.command, old.url, old.env)
+            self.processes[name] = process
+            if name == EMBEDDED_DB:
+                try:
+                    wait_for_mongodb(process, self.mongodb_url, self.settings.startup_timeout_seconds)
+                except StackError:
+                    if process.running:
+                        process.popen.kill()
+                        process.popen.wait()
+                    raise
+            return process
 
     def exited(self) -> list[str]:
         """Names of managed processes that are no longer running."""
@@ -196,9 +240,12 @@ class Stack:
             executable, "--host", self.settings.host, "--port", str(self.settings.embedded_mongodb_port),
             "--storage-path", str(storage), "--log-level", "WARNING",
         ]  # fmt: skip
+        if self.settings.embedded_mongodb_sync_on_commit:
+            command.append("--sync-on-commit")
         url = f"mongodb://{self.settings.host}:{self.settings.embedded_mongodb_port}"
-        process = self._spawn(EMBEDDED_DB, command, url, dict(os.environ))
-        self.processes[EMBEDDED_DB] = process
+        with self.lock:
+            process = self._spawn(EMBEDDED_DB, command, url, dict(os.environ))
+            self.processes[EMBEDDED_DB] = process
         wait_for_mongodb(process, self.mongodb_url, self.settings.startup_timeout_seconds)
 
     def _spawn(self, name: str, command: list[str], url: str, env: Mapping[str, str]) -> ManagedProcess:
@@ -214,7 +261,7 @@ class Stack:
             start_new_session=True,  # the launcher, not the terminal, decides the shutdown order
             preexec_fn=_die_with_parent,  # only sets a kernel flag
         )
-        return ManagedProcess(name, popen, url, log)
+        return ManagedProcess(name, popen, url, log, command=command, env=env)
 
     def _build_child_env(self) -> dict[str, str]:
         env = dict(os.environ)

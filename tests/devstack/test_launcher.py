@@ -10,12 +10,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from pymongo import MongoClient
 
-from devstack.stack import SERVICES, Stack, port_is_free
+from devstack.stack import SERVICES, Stack, StackSettings, port_is_free
 from tests.conftest import stack_settings
 
 embedded_only = pytest.mark.skipif(
@@ -44,17 +44,8 @@ def test_embedded_data_survives_a_restart(tmp_path: Path) -> None:
 def test_sigterm_stops_the_whole_stack(tmp_path: Path) -> None:
     settings = stack_settings(tmp_path / "data", mongodb_url=None)
     ports = {name: settings.port_of(name) for name in ["gateway", *SERVICES]}
-    env = {
-        **os.environ,
-        "ENV": "test",
-        "DATA_DIR": str(settings.data_dir),
-        "EMBEDDED_MONGODB_PORT": str(settings.embedded_mongodb_port),
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-    }
     log = (tmp_path / "run.log").open("wb")
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "devstack"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
-    )
+    launcher = start_launcher(settings, log, cwd=tmp_path)
     try:
         health = wait_for_health(f"http://127.0.0.1:{ports['gateway']}/health", launcher)
         assert set(health["services"]) == set(SERVICES)
@@ -67,6 +58,20 @@ def test_sigterm_stops_the_whole_stack(tmp_path: Path) -> None:
     every_port = [*ports.values(), settings.embedded_mongodb_port]
     assert all(port_is_free("127.0.0.1", port) for port in every_port), (tmp_path / "run.log").read_text()
     assert "stack: stopped" in (tmp_path / "run.log").read_text()
+
+
+def start_launcher(settings: StackSettings, log: IO[bytes], cwd: Path) -> subprocess.Popen[bytes]:
+    """`python -m devstack` (what `make run` runs) on the ports and data directory of `settings`."""
+    env = {
+        **os.environ,
+        "ENV": "test",
+        "DATA_DIR": str(settings.data_dir),
+        "EMBEDDED_MONGODB_PORT": str(settings.embedded_mongodb_port),
+        **{f"{name.upper()}_PORT": str(settings.port_of(name)) for name in ["gateway", *SERVICES]},
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "devstack"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
+    )
 
 
 def wait_for_health(url: str, launcher: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, Any]:

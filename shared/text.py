@@ -37,17 +37,20 @@ _SINGLE_LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 _MULTI_LINE_PATTERN = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
 
 
-def _refuse(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: str) -> str:
+def _refusing(pattern: re.Pattern[str], what: str, *, crlf_to_lf: bool = False) -> Any:
+    """A check of the raw text, run before stripping: a trailing NEL (U+0085) or U+001F is whitespace
+    to `str.strip`, and would otherwise be dropped silently instead of refused."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the string schema refuses it
+        if crlf_to_lf:
+            value = value.replace("\r\n", "\n")
         if pattern.search(value):
             raise PydanticCustomError("control_characters", "must not contain {what}", {"what": what})
         return value
 
     return check
-
-
-def _normalise_line_breaks(value: Any) -> Any:
-    return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ class SingleLineText:
         text = core_schema.str_schema(
             strip_whitespace=True, min_length=self.min_length, max_length=self.max_length
         )
-        what = "control characters or line breaks"
-        return core_schema.no_info_after_validator_function(_refuse(_SINGLE_LINE_REFUSED, what), text)
+        check = _refusing(_SINGLE_LINE_REFUSED, "control characters or line breaks")
+        return core_schema.no_info_before_validator_function(check, text)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -86,10 +89,10 @@ class MultiLineText:
         text = core_schema.str_schema(
             strip_whitespace=self.strip, min_length=self.min_length, max_length=self.max_length
         )
-        checked = core_schema.no_info_after_validator_function(
-            _refuse(_MULTI_LINE_REFUSED, "control characters other than newline and tab"), text
+        what = "control characters other than newline and tab"
+        return core_schema.no_info_before_validator_function(
+            _refusing(_MULTI_LINE_REFUSED, what, crlf_to_lf=True), text
         )
-        return core_schema.no_info_before_validator_function(_normalise_line_breaks, checked)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler

@@ -25,6 +25,8 @@ SINGLE_LINE_REFUSED = [
     "Tea\tTabbed",
     "Tea\x7f",
     "Tea\x85next",
+    "Tea\x85",  # trailing: whitespace to str.strip, refused all the same
+    "Tea\x1f",
     "Tea\u2028next",
     "Tea\ud800",  # a lone surrogate: not even encodable as UTF-8
 ]
@@ -86,7 +88,14 @@ async def test_a_patch_and_a_category_refuse_control_characters_too(
 
 @pytest.mark.parametrize(
     ("reason", "status"),
-    [("Broken\x00", 422), ("\x1b[2J", 422), ("   ", 422), ("r" * 201, 422), ("Stocktake\n\tshelf 4", 200)],
+    [
+        ("Broken\x00", 422),
+        ("\x1b[2J", 422),
+        ("Broken\x85", 422),
+        ("   ", 422),
+        ("r" * 201, 422),
+        ("Stocktake\n\tshelf 4", 200),
+    ],
 )
 async def test_stock_adjustment_reasons(
     gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, reason: str, status: int

@@ -54,12 +54,16 @@ TIME_BUDGET_SECONDS = 15.0
 SIGN_UP_CONCURRENCY = 4
 PASSWORD = "a long and unusual benchmark passphrase"  # noqa: S105 - throw-away accounts
 PRICE = Money(amount=1000, currency="BDT")
+# The highest values the order settings accept.
+FAIR_STOCK_UNLIMITED = {"ORDER_MAX_OPEN_PER_CUSTOMER": "1000", "ORDER_MAX_UNITS_PER_PRODUCT": "1000000"}
 STACK_ENV = {
     "ORDER_EXPIRY_SWEEP_SECONDS": "3600",  # the reaper stays out of the way
     "LOG_LEVEL": "WARNING",
     # Every buyer comes from 127.0.0.1: keep any per-client rate limit out of reach.
     "RATE_LIMIT_DEFAULT": "1000000/minute",
     "RATE_LIMIT_AUTH": "100000/minute",
+    # Buyers never pay: keep the fair-stock caps on unpaid orders out of reach.
+    **FAIR_STOCK_UNLIMITED,
 }
 
 Line = tuple[str, int]  # (product id, quantity)
@@ -313,7 +317,11 @@ async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool)
             # A secret of its own, so none is generated (with a logged warning) under the temporary directory.
             token = SecretStr(secrets.token_urlsafe(32))
             settings = OrderSettings(
-                _env_file=None, env="test", data_dir=Path(data_dir), internal_token=token
+                _env_file=None,
+                env="test",
+                data_dir=Path(data_dir),
+                internal_token=token,
+                **{name.lower(): int(value) for name, value in FAIR_STOCK_UNLIMITED.items()},
             )
             ctx = OrderContext(mongo, db, settings)
             await run_both("direct (place_order)", db, direct_placer(ctx, user_ids), direct, "D")

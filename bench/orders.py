@@ -321,7 +321,8 @@ async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool)
                 env="test",
                 data_dir=Path(data_dir),
                 internal_token=token,
-                **{name.lower(): int(value) for name, value in FAIR_STOCK_UNLIMITED.items()},
+                order_max_open_per_customer=int(FAIR_STOCK_UNLIMITED["ORDER_MAX_OPEN_PER_CUSTOMER"]),
+                order_max_units_per_product=int(FAIR_STOCK_UNLIMITED["ORDER_MAX_UNITS_PER_PRODUCT"]),
             )
             ctx = OrderContext(mongo, db, settings)
             await run_both("direct (place_order)", db, direct_placer(ctx, user_ids), direct, "D")

@@ -16,8 +16,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from devstack.stack import Stack, free_port
+from services.payment.context import PaymentContext
 from shared.db import MongoClient
 from tests.conftest import stack_settings
+from tests.payment.sandbox import context
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,9 @@ async def mongo_client(stack: Stack) -> AsyncIterator[MongoClient]:
     client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
     yield client
     await client.close()
+
+
+@pytest.fixture
+def sandbox_context(stack: Stack, mongo_client: MongoClient, database_name: str) -> PaymentContext:
+    """A payment service's context in the test process (the sandbox; reconciling after 1 s)."""
+    return context(stack, mongo_client, database_name)

@@ -3,20 +3,36 @@ contexts run in the test process (to drive settlement and reconciliation with ch
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 from bson import ObjectId
 
 from devstack.stack import Stack
 from services.payment.context import PaymentContext
+from services.payment.metrics import PaymentMetrics
 from services.payment.providers.base import PaymentProvider
 from services.payment.providers.sandbox import SandboxProvider
 from services.payment.settings import PaymentSettings
 from shared.db import Database, Document, MongoClient
 from tests.builders import customer_headers, make_product, place_order
+
+T = TypeVar("T")
+
+
+async def together(*calls: Awaitable[T]) -> list[T]:
+    """Run the calls at once: each waits at one barrier until all are ready to go."""
+    barrier = asyncio.Barrier(len(calls))
+
+    async def at_barrier(call: Awaitable[T]) -> T:
+        await barrier.wait()
+        return await call
+
+    return list(await asyncio.gather(*(at_barrier(call) for call in calls)))
 
 
 class Ordered(NamedTuple):
@@ -88,3 +104,8 @@ def context(
     payment_settings = PaymentSettings(_env_file=None, env="test", data_dir=stack.settings.data_dir, **values)
     chosen = providers if providers is not None else {"sandbox": SandboxProvider(db, "http://127.0.0.1")}
     return PaymentContext(client, db, payment_settings, dict(chosen))
+
+
+def with_providers(ctx: PaymentContext, providers: Mapping[str, PaymentProvider]) -> PaymentContext:
+    """The same context with other providers (and metrics of its own)."""
+    return dataclasses.replace(ctx, providers=dict(providers), metrics=PaymentMetrics())

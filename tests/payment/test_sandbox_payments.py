@@ -9,12 +9,12 @@ from datetime import timedelta
 import httpx
 from bson import ObjectId
 
-from devstack.stack import Stack
+from services.payment.context import PaymentContext
 from services.payment.payments.reconciliation import reconcile
 from shared.clock import utcnow
-from shared.db import Database, MongoClient
+from shared.db import Database
 from tests.builders import customer_headers, stock_of
-from tests.payment.sandbox import complete, context, ordered, pay, refund, stored
+from tests.payment.sandbox import complete, ordered, pay, refund, stored
 
 
 async def test_pay_an_order_with_the_sandbox(
@@ -178,14 +178,9 @@ async def test_payment_and_refund_ids_cannot_be_derived_from_a_neighbour(
 
 
 async def test_reconciliation_settles_a_payment_whose_confirmation_was_lost(
-    gateway: httpx.AsyncClient,
-    admin: dict[str, str],
-    db: Database,
-    stack: Stack,
-    mongo_client: MongoClient,
-    database_name: str,
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, sandbox_context: PaymentContext
 ) -> None:
-    payment_context = context(stack, mongo_client, database_name)
+    payment_context = sandbox_context
     order, _, buyer = await ordered(gateway, admin)
     payment = (await pay(gateway, buyer, order["id"])).json()
     stored = await db.payments.find_one({"_id": ObjectId(payment["id"])})

@@ -136,7 +136,8 @@ async def _succeed(
     )
     if paid is None:
         # Recorded with the success itself, so the refund happens even if this process dies now.
-        await refund_repository.mark_auto_refund_due(ctx.db, payment["_id"], now, session)
+        retry_at = now + ctx.settings.reconcile_backoff(0, ctx.settings.reconcile_every_seconds)
+        await refund_repository.mark_auto_refund_due(ctx.db, payment["_id"], now, retry_at, session)
     await repository.insert_outbox(ctx.db, _outbox("PaymentSucceeded", moved, now), session)
     return paid is None
 

@@ -168,16 +168,16 @@ async def return_units(
 
 
 async def mark_auto_refund_due(
-    db: Database, payment_id: ObjectId, now: datetime, session: AsyncClientSession
+    db: Database, payment_id: ObjectId, now: datetime, retry_at: datetime, session: AsyncClientSession
 ) -> None:
-    """Money captured for a closed order must all go back: due (and retried from `now` on) until the
-    payment is fully refunded."""
+    """Money captured for a closed order must all go back: due until the payment is fully refunded,
+    and retried by reconciliation from `retry_at` on (settlement tries at once itself)."""
     await db.payments.update_one(
         {"_id": payment_id, "auto_refund_due_since": None},
         {
             "$set": {
                 "auto_refund_due_since": now,
-                "auto_refund_next_at": now,
+                "auto_refund_next_at": retry_at,
                 "auto_refund_failures": 0,
                 "attention": "order_not_payable",
             }

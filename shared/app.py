@@ -6,6 +6,8 @@ metrics, health); `create_service_app` adds the MongoDB client and the owned col
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -152,27 +154,51 @@ async def _check_server(client: MongoClient, settings: CommonSettings) -> None:
 
 @asynccontextmanager
 async def jwks_verifier_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Verify access tokens locally with the auth service's published keys (fetched before ready)."""
+    """Verify access tokens locally with the auth service's published keys; a service is not ready
+    before it has them (a valid token must never meet an empty key set)."""
+    async with _jwks_key_set(app) as keys:
+
+        async def check_keys() -> None:
+            if not keys.loaded and not await keys.refresh():
+                raise KeysUnavailable()
+
+        add_readiness_check(app, "jwks", check_keys)
+        yield
+
+
+@asynccontextmanager
+async def prefetched_jwks_verifier_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The gateway's verifier: keys fetched in the background from start-up, no readiness check.
+
+    The gateway uses tokens only to count requests per user; without keys it counts per address,
+    and it must stay ready for the routes that need no token while the auth service is down.
+    """
+    async with _jwks_key_set(app) as keys:
+        prefetch = asyncio.create_task(keys.refresh())
+        try:
+            yield
+        finally:
+            prefetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prefetch
+
+
+@asynccontextmanager
+async def _jwks_key_set(app: FastAPI) -> AsyncIterator[JwksKeySet]:
+    """`app.state.token_verifier` over the auth service's JWKS, for the lifetime of the block."""
     settings: CommonSettings = app.state.settings
     timeout = httpx.Timeout(settings.health_check_timeout_seconds)
     # The auth service answers only callers with the internal token, its key set included.
     headers = settings.internal_headers()
     async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as client:
         keys = JwksKeySet(client, settings.auth_jwks_url, settings.jwks_cache_seconds)
-
-        async def check_keys() -> None:
-            """Not ready before the keys are here: a valid token must never meet an empty key set."""
-            if not keys.loaded and not await keys.refresh():
-                raise KeysUnavailable()
-
-        add_readiness_check(app, "jwks", check_keys)
         app.state.token_verifier = TokenVerifier(
             keys,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
         )
-        yield
+        yield keys
 
 
 def create_service_app(

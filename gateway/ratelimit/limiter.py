@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from gateway.ratelimit.policy import Decision, Outcome, RouteClass, Rule, parse_rate_limit
 from gateway.settings import GatewaySettings
-from shared.app import jwks_verifier_lifespan
+from shared.app import prefetched_jwks_verifier_lifespan
 from shared.logging import log_event
 from shared.tokens import TokenVerifier
 
@@ -263,7 +263,7 @@ async def rate_limit_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     limits: RateLimits = app.state.rate_limits
     app.state.readiness_checks.pop("redis", None)
-    async with jwks_verifier_lifespan(app), limits.running():
+    async with prefetched_jwks_verifier_lifespan(app), limits.running():
         limits.verifier = app.state.token_verifier
         try:
             yield

@@ -30,8 +30,9 @@ def silent_upstream() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def orphaned_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A catalog service on its own embedded database, which is then stopped under it."""
+def orphaned_service(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A catalog service on its own embedded database, which is then stopped under it (its keys
+    come from the session stack's auth service: without them it would never be ready at all)."""
     root = tmp_path_factory.mktemp("orphan")
     settings = stack_settings(root / "data", mongodb_url=None)
     orphan = Stack(
@@ -39,7 +40,7 @@ def orphaned_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
     )
     try:
         orphan.start_embedded_db()
-        orphan.start_app("catalog")
+        orphan.start_app("catalog", env={"AUTH_JWKS_URL": stack.child_env["AUTH_JWKS_URL"]})
         orphan.stop_processes([EMBEDDED_DB])
         yield orphan
     finally:

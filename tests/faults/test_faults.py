@@ -74,11 +74,16 @@ async def burst_with(
 async def test_database_killed_during_a_burst(
     fault_stack: FaultStack, fault_db: Database, shop: Shop, seed: int
 ) -> None:
+    in_flight_at_the_kill = []
+
     async def kill_database(recorder: Recorder) -> None:
+        in_flight_at_the_kill.append(recorder.in_flight)
         await kill_and_await_restart(fault_stack, EMBEDDED_DB)
 
     outcomes = await burst_with(fault_stack, fault_db, shop, kill_database, seed=seed)
-    assert outcomes.retryable, "no client noticed the database going away: the fault missed the burst"
+    # The kill met the burst. Clients need not notice it: an outage this short is often hidden by the
+    # driver's one retry of a write (or commit) after a network error.
+    assert in_flight_at_the_kill[0] > 0
     assert not outcomes.gateway_unreachable
 
 

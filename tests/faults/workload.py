@@ -89,9 +89,11 @@ class Recorder:
         self.warm_after = warm_after
         self.warmed = asyncio.Event()  # set once `warm_after` calls were answered: time for the fault
         self.timed_out = asyncio.Event()  # set at the first 504
+        self.in_flight = 0  # requests sent and not answered yet
 
     async def attempt(self, call: Call) -> bool:
         """Send `call` once; True when it succeeded (its result is then stored)."""
+        self.in_flight += 1
         try:
             response = await self.http.request(call.method, call.path, json=call.body, headers=call.headers)
         except httpx.TransportError as exc:
@@ -103,6 +105,7 @@ class Recorder:
                 self.outcomes.bad.append(f"{label}: {exc!r}")
             return False
         finally:
+            self.in_flight -= 1
             self.outcomes.answered += 1
             if self.outcomes.answered >= self.warm_after:
                 self.warmed.set()

@@ -1,5 +1,5 @@
 """A supervised stack of the suite's own (these tests kill, stall and restart its processes), and the
-shoppers, admin and products the bursts use.
+shoppers and admin the bursts use; stopped when the module's tests are done.
 
 Never the session `stack`: a fault injected here must not reach other tests. The settings below keep
 every fault short: the gateway gives up on a silent service after a few seconds, its breakers retry
@@ -36,7 +36,7 @@ FAULT_SETTINGS = {
 SHOPPERS = 8
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Supervisor]]:
     root = tmp_path_factory.mktemp("faults")
     settings = stack_settings(
@@ -55,7 +55,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def fault_db(fault_stack: tuple[Stack, Supervisor]) -> AsyncIterator[Database]:
     stack, _ = fault_stack
     client: AsyncClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True, w="majority")
@@ -63,7 +63,7 @@ async def fault_db(fault_stack: tuple[Stack, Supervisor]) -> AsyncIterator[Datab
     await client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def shop(fault_stack: tuple[Stack, Supervisor]) -> Shop:
     stack, _ = fault_stack
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:

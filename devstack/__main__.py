@@ -14,6 +14,8 @@ import sys
 import time
 from types import FrameType
 
+from dotenv import dotenv_values
+
 from devstack.stack import _PR_SET_PDEATHSIG, SERVICES, Stack, StackError, StackSettings
 from devstack.supervisor import POLL_SECONDS, Supervisor, SupervisorGaveUp
 from shared.logging import configure_logging
@@ -31,6 +33,13 @@ def say(message: str) -> None:
     print(f"stack: {message}", file=sys.stderr, flush=True)
 
 
+def local_defaults() -> dict[str, str]:
+    """What `make run` offers unless the environment or `.env` says otherwise: the sandbox provider,
+    so a fresh clone can place and pay an order without any provider account."""
+    configured = {**dotenv_values(".env"), **os.environ}.get("PAYMENT_PROVIDERS")
+    return {} if configured else {"PAYMENT_PROVIDERS": "sandbox"}
+
+
 def main() -> int:
     if sys.platform.startswith("linux"):
         # When `make` (our parent) is killed, stop too, and take the children down with us.
@@ -40,7 +49,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, _raise_shutdown)
     # Restarts are logged as JSON lines on stdout, like every other process's events.
     configure_logging("devstack", os.environ.get("LOG_LEVEL", "INFO"))
-    stack = Stack(StackSettings())
+    stack = Stack(StackSettings(), env=local_defaults())
     started = time.monotonic()
     try:
         if stack.embedded:

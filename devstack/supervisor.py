@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack.stack import ManagedProcess, Stack, StackError
-from devstack.status import write_status
+from shared.launcher_status import write_status
 from shared.logging import log_event
 
 logger = logging.getLogger("devstack")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.settings import GatewaySettings
 from shared.health import failing_names, not_ready_response
+from shared.launcher_status import read_restarts
 
 READY = "ready"
 
@@ -42,15 +43,16 @@ def aggregate_health_router() -> APIRouter:
         breakers = {name: breaker.state.value for name, breaker in request.app.state.breakers.items()}
         # Where rate limits are counted: redis, memory, or degraded (Redis failing: memory; never a 503).
         rate_limits: str = request.app.state.rate_limits.state
+        extra: dict[str, Any] = {"breakers": breakers, "rate_limits": rate_limits}
+        # Under the local launcher, how often each process was restarted after a crash.
+        restarts = read_restarts(settings.data_dir)
+        if restarts is not None:
+            extra["restarts"] = restarts
         failing = failing_names(services, READY)
         if failing:
             return not_ready_response(
-                "Not every service is ready",
-                "not ready: " + ", ".join(failing),
-                services=services,
-                breakers=breakers,
-                rate_limits=rate_limits,
+                "Not every service is ready", "not ready: " + ", ".join(failing), services=services, **extra
             )
-        return {"status": "ok", "services": services, "breakers": breakers, "rate_limits": rate_limits}
+        return {"status": "ok", "services": services, **extra}
 
     return router

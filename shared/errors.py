@@ -260,7 +260,7 @@ async def _handle_database_unavailable(request: Request, exc: Exception) -> JSON
         DatabaseUnavailable.status,
         DatabaseUnavailable.slug,
         DatabaseUnavailable.title,
-        "The request could not be completed in time; nothing was changed. Retry shortly.",
+        "The request may not have completed; retry shortly with the same Idempotency-Key.",
         instance=request.url.path,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )

@@ -15,6 +15,7 @@ from typing import IO, Any
 import pytest
 from pymongo import MongoClient
 
+from devstack.__main__ import local_defaults
 from devstack.stack import SERVICES, Stack, StackSettings, port_is_free
 from tests.conftest import stack_settings
 
@@ -85,3 +86,17 @@ def wait_for_health(url: str, launcher: subprocess.Popen[bytes], timeout: float 
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+
+
+def test_make_run_offers_the_sandbox_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAYMENT_PROVIDERS", raising=False)
+    assert local_defaults() == {"PAYMENT_PROVIDERS": "sandbox"}
+    (tmp_path / ".env").write_text("PAYMENT_PROVIDERS=stripe\n")
+    assert local_defaults() == {}
+    (tmp_path / ".env").write_text("PAYMENT_PROVIDERS=\n")  # blank counts as unset, as in the services
+    assert local_defaults() == {"PAYMENT_PROVIDERS": "sandbox"}
+    monkeypatch.setenv("PAYMENT_PROVIDERS", "nagad")
+    assert local_defaults() == {}

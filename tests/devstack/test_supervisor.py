@@ -16,8 +16,8 @@ import pytest
 from pymongo import MongoClient
 
 from devstack.stack import EMBEDDED_DB, Stack, http_ready
-from devstack.status import read_restarts, status_path
 from devstack.supervisor import Supervisor, SupervisorGaveUp, supervised
+from shared.launcher_status import read_restarts, status_path
 from tests.conftest import stack_settings
 from tests.devstack.test_launcher import embedded_only, start_launcher, wait_for_health
 
@@ -145,7 +145,9 @@ def test_make_run_restarts_a_killed_service(tmp_path: Path) -> None:
             order_pid = json.loads(status_path(settings.data_dir).read_text())["processes"]["order"]["pid"]
             os.kill(order_pid, signal.SIGKILL)
             wait_until(lambda: (read_restarts(settings.data_dir) or {}).get("order") == 1, "order's restart")
-            assert wait_for_health(health_url, launcher)["services"]["order"] == "ready"
+            health = wait_for_health(health_url, launcher)
+            assert health["services"]["order"] == "ready"
+            assert health["restarts"]["order"] == 1  # the gateway's /health shows the restart
             assert launcher.poll() is None
             launcher.send_signal(signal.SIGTERM)
             assert launcher.wait(timeout=30) == 0

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from devstack.stack import EMBEDDED_DB, Stack
-from devstack.status import read_restarts
 from devstack.supervisor import Supervisor
 from shared.db import Database
+from shared.launcher_status import read_restarts
 from tests.devstack.test_launcher import embedded_only
 from tests.faults.invariants import check_invariants
 from tests.faults.workload import Ledger, Outcomes, Recorder, Shop, make_products, run_burst

@@ -171,16 +171,22 @@ def provider_unit(provider: str, currency: str) -> ProviderUnit:
     return PROVIDERS[provider](currency)
 
 
+def _power_of_ten(exponent: int) -> int:
+    factor: int = 10**exponent
+    return factor
+
+
 def to_provider(provider: str, currency: str, minor: int) -> int:
     """Our minor units as the provider's integer amount; Unrepresentable unless exact and allowed."""
     unit = provider_unit(provider, currency)
     shift = unit.exponent - iso_exponent(currency)
+    factor = _power_of_ten(abs(shift))
     if shift >= 0:
-        amount = minor * 10**shift
-    elif minor % 10**-shift:
+        amount = minor * factor
+    elif minor % factor:
         raise Unrepresentable(provider, currency, unit.rule)
     else:
-        amount = minor // 10**-shift
+        amount = minor // factor
     if amount < 1:
         raise Unrepresentable(provider, currency, f"{provider} takes positive amounts only")
     if amount % unit.step:
@@ -200,15 +206,16 @@ def from_provider(provider: str, currency: str, amount: int) -> int:
     """
     unit = provider_unit(provider, currency)
     shift = unit.exponent - iso_exponent(currency)
+    factor = _power_of_ten(abs(shift))
     if amount < 0:
         raise Unrepresentable(provider, currency, "a negative amount")
     if shift <= 0:
-        return amount * 10**-shift
-    if amount % 10**shift:
+        return amount * factor
+    if amount % factor:
         raise Unrepresentable(
             provider, currency, f"{amount} in {provider}'s unit is not a whole number of minor units"
         )
-    return amount // 10**shift
+    return amount // factor
 
 
 def to_decimal(provider: str, currency: str, minor: int) -> str:

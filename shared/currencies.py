@@ -37,8 +37,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 
 import iso4217
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_settings import NoDecode
 
 # Codes removed from list one recently (ANG by XCG in 2025, BGN by EUR on 2026-01-01), with their
 # exponents, so amounts stored in them before still convert.
@@ -239,3 +242,24 @@ def from_decimal(provider: str, currency: str, value: object) -> int:
     if not scaled.is_finite() or scaled != scaled.to_integral_value():
         raise Unrepresentable(provider, currency, f"{text[:20]!r} is not a whole number of its unit")
     return from_provider(provider, currency, int(scaled))
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [code.strip().upper() for code in value.split(",") if code.strip()]
+    return value
+
+
+def _known_codes(codes: list[str]) -> list[str]:
+    unknown = [code for code in codes if not is_known(code)]
+    if unknown:
+        raise ValueError(f"not ISO 4217 currencies with minor units: {', '.join(unknown)}")
+    if not codes:
+        raise ValueError("name at least one currency")
+    return list(dict.fromkeys(codes))
+
+
+# A setting naming currencies, written SHOP_CURRENCIES=BDT,USD,EUR.
+CurrencyCodes = Annotated[
+    list[str], NoDecode, BeforeValidator(_comma_separated), AfterValidator(_known_codes)
+]

@@ -5,11 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
+from pydantic import Field
+
+from shared.currencies import CurrencyCodes
 from shared.settings import CommonSettings, settings_or_exit
 
 
 class CatalogSettings(CommonSettings):
     service_name: ClassVar[str] = "catalog"
+
+    # The currencies products may be priced in (comma-separated ISO 4217 codes). A price in any other
+    # is refused (422 currency-not-offered): each one needs a provider that takes it (see
+    # shared/currencies.py for who takes what), so the shop names the few it sells in.
+    shop_currencies: CurrencyCodes = Field(default_factory=lambda: ["BDT", "USD", "EUR"])
 
 
 @lru_cache

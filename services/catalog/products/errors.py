@@ -25,3 +25,9 @@ class StockTooLarge(Conflict):
 
 class InvalidCursor(ValidationFailed):
     slug, title = "invalid-cursor", "The cursor is not valid for this listing"
+
+
+class CurrencyNotOffered(ValidationFailed):
+    """The price's currency is not one of SHOP_CURRENCIES; `offered` lists those."""
+
+    slug, title = "currency-not-offered", "The shop does not sell in this currency"

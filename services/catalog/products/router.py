@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.catalog.products import service, stock
 from services.catalog.products.listing import ListingQuery
@@ -26,6 +26,15 @@ from shared.money import MAX_AMOUNT, Currency
 from shared.tokens import AdminRequired
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
+
+
+def offered_currencies(request: Request) -> list[str]:
+    """SHOP_CURRENCIES: what prices may be in."""
+    currencies: list[str] = request.app.state.settings.shop_currencies
+    return currencies
+
+
+Offered = Annotated[list[str], Depends(offered_currencies)]
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is current."}
@@ -72,15 +81,19 @@ async def get_product(request: Request, product_id: ProductId, db: Db) -> Respon
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=Product, summary="Create a product (admin)"
 )
-async def create_product(body: ProductCreate, db: Db, _: AdminUser, response: Response) -> Product:
-    product = await service.create_product(db, body)
+async def create_product(
+    body: ProductCreate, db: Db, _: AdminUser, offered: Offered, response: Response
+) -> Product:
+    product = await service.create_product(db, body, offered)
     response.headers["Location"] = f"{router.prefix}/{product.id}"
     return product
 
 
 @router.patch("/{product_id}", response_model=Product, summary="Change a product (admin)")
-async def patch_product(product_id: ProductId, body: ProductPatch, db: Db, _: AdminUser) -> Product:
-    return await service.patch_product(db, product_id, body)
+async def patch_product(
+    product_id: ProductId, body: ProductPatch, db: Db, _: AdminUser, offered: Offered
+) -> Product:
+    return await service.patch_product(db, product_id, body, offered)
 
 
 @router.delete(

@@ -10,7 +10,12 @@ from pymongo.errors import DuplicateKeyError
 
 from services.catalog.categories import repository as categories
 from services.catalog.products import repository
-from services.catalog.products.errors import DuplicateSku, ProductNotFound, UnknownCategory
+from services.catalog.products.errors import (
+    CurrencyNotOffered,
+    DuplicateSku,
+    ProductNotFound,
+    UnknownCategory,
+)
 from services.catalog.products.listing import SORTS, ListingQuery, encode_cursor, listing_filter
 from services.catalog.products.schemas import Product, ProductCreate, ProductList, ProductPatch
 from services.catalog.products.search import name_key, search_terms
@@ -19,7 +24,7 @@ from shared.db import Database, Document
 from shared.errors import Conflict
 from shared.ids import to_object_id
 from shared.logging import log_event
-from shared.money import MoneyOut
+from shared.money import Money, MoneyOut
 
 logger = logging.getLogger("catalog.products")
 # Optimistic retries of a patch that raced another write of the same product.
@@ -53,8 +58,17 @@ async def require_category(db: Database, slug: str | None) -> None:
         raise UnknownCategory(f"There is no category {slug!r}; create it first.")
 
 
-async def create_product(db: Database, data: ProductCreate) -> Product:
+def require_offered(price: Money | None, offered: list[str] | None) -> None:
+    """A price must be in one of the shop's currencies (SHOP_CURRENCIES; None: a tool writing directly)."""
+    if price is not None and offered is not None and price.currency not in offered:
+        raise CurrencyNotOffered(
+            f"This shop sells in {', '.join(offered)}, not {price.currency}.", offered=offered
+        )
+
+
+async def create_product(db: Database, data: ProductCreate, offered: list[str] | None = None) -> Product:
     """Add a product to the catalog."""
+    require_offered(data.price, offered)
     await require_category(db, data.category)
     now = utcnow()
     doc: Document = {
@@ -97,8 +111,11 @@ async def list_products(db: Database, query: ListingQuery, *, include_inactive: 
     return ProductList(items=[to_product(doc) for doc in page], next_cursor=next_cursor)
 
 
-async def patch_product(db: Database, product_id: str, patch: ProductPatch) -> Product:
+async def patch_product(
+    db: Database, product_id: str, patch: ProductPatch, offered: list[str] | None = None
+) -> Product:
     """Change what an admin may change; concurrent patches of one product never lose each other."""
+    require_offered(patch.price, offered)
     changes = patch.model_dump(mode="json", exclude_unset=True)
     if "category" in changes:
         await require_category(db, changes["category"])

@@ -169,3 +169,26 @@ async def test_a_patch_can_remove_the_category(gateway: httpx.AsyncClient, admin
     )
     assert response.status_code == 200
     assert response.json()["category"] is None
+
+
+async def test_a_price_in_a_currency_the_shop_does_not_sell_in_is_refused(
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database
+) -> None:
+    # SHOP_CURRENCIES is BDT,USD,EUR by default: the yen is a real currency, but not one sold here.
+    body = valid_body(price={"amount": 1200, "currency": "JPY"})
+    refused = await gateway.post("/api/v1/products", json=body, headers=admin)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/currency-not-offered"
+    assert refused.json()["offered"] == ["BDT", "USD", "EUR"]
+    assert await db.products.count_documents({"sku": body["sku"]}) == 0
+
+    product = await make_product(gateway, admin)
+    path = f"/api/v1/products/{product['id']}"
+    patched = await gateway.patch(path, json={"price": {"amount": 1200, "currency": "JPY"}}, headers=admin)
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["type"] == "/problems/currency-not-offered"
+    stored = await db.products.find_one({"_id": ObjectId(product["id"])})
+    assert stored is not None
+    assert stored["price"] == {"amount": 1000, "currency": "BDT"}
+    euros = await gateway.patch(path, json={"price": {"amount": 950, "currency": "EUR"}}, headers=admin)
+    assert euros.status_code == 200, euros.text

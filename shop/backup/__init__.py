@@ -1,0 +1,1 @@
+"""Consistent backups of the shop's database, their verification and their restore."""

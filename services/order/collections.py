@@ -20,6 +20,9 @@ def collections(idempotency_ttl_seconds: int) -> CollectionIndexes:
         "orders": [
             IndexModel([("user_id", ASCENDING), *NEWEST], name="user_newest"),
             IndexModel([("status", ASCENDING), *NEWEST], name="status_newest"),
+            # Admins' "what to ship" listing (fulfilment_status=paid); also the start-up migration's
+            # search for orders without the field.
+            IndexModel([("fulfilment_status", ASCENDING), *NEWEST], name="fulfilment_newest"),
             IndexModel(NEWEST, name="newest"),
             IndexModel([("user_id", ASCENDING), ("status", ASCENDING), *NEWEST], name="user_status_newest"),
             # The reaper's query: unpaid orders past their deadline.
@@ -36,5 +39,8 @@ def collections(idempotency_ttl_seconds: int) -> CollectionIndexes:
         "outbox": [
             IndexModel([("published_at", ASCENDING), ("created_at", ASCENDING)], name="unpublished"),
             IndexModel([("aggregate_id", ASCENDING), ("created_at", ASCENDING)], name="by_order"),
+            # The payment service's reconciler reads recent OrderCancelled/OrderExpired events, to
+            # withdraw the pending provider payments of closed orders.
+            IndexModel([("type", ASCENDING), ("created_at", ASCENDING)], name="type_recent"),
         ],
     }

@@ -29,5 +29,18 @@ class PaymentMetrics:
             registry=self.registry,
         )
 
+        self.attention = Counter(
+            "payment_attention_flags_total",
+            "Payments flagged for a person: a capture whose amount or currency is not the payment's "
+            "(refunded automatically when it can be), a report about another payment, a refund the "
+            "shop did not start, a refund taken back. Alert on any increase; the admin payment view "
+            "shows the reasons.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+
     def refund_failed(self, kind: RefundKind, stage: RefundStage) -> None:
         self.refund_failures.labels(kind, stage).inc()
+
+    def flagged(self, provider: str, reason: str) -> None:
+        self.attention.labels(provider, reason).inc()

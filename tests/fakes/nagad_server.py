@@ -348,7 +348,7 @@ class Gateway:
             raise NagadError("InvalidMerchant", "Invalid merchant")
         if order.status not in ("Success", "PartialCancelled") or order.amount is None:
             raise NagadError("InvalidPurchaseInformation", f"A {order.status} payment cannot be cancelled")
-        original = Decimal(order.amount)
+        original = Decimal(order.reported_amount or order.amount)  # what Nagad holds, as verify says
         if _money(data.get("originalAmount")) != original:
             raise NagadError("InvalidPurchaseInformation", "originalAmount does not match")
         if data.get("originalRequestDate") != _stamp(order.ordered_at, "%Y%m%d"):

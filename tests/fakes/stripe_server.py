@@ -2,12 +2,21 @@
 
     python -m tests.fakes.stripe_server --port N [--webhook-url URL --webhook-secret S]
 
-What the real SDK (stripe 16.1.0) sends is accepted as Stripe accepts it (notes in
-/work/shared/PROVIDERS.md §1.3-1.8): form-encoded bodies with bracketed keys, `Authorization: Bearer
+What the real SDK (stripe 16.1.0) sends is accepted as Stripe accepts it (Stripe's API reference and
+the SDK's own code): form-encoded bodies with bracketed keys, `Authorization: Bearer
 sk_test_...` (401 otherwise), Stripe's error envelope, and the idempotency layer: the first answer to
 a POST is saved under (API key, Idempotency-Key) and replayed for the same key and parameters
 (`Idempotent-Replayed: true`); other parameters under that key are a 400 `idempotency_error`, and a
 key still executing a 409 `idempotency_key_in_use`. Requests that fail validation are not saved.
+
+Amounts follow Stripe's currency rules (https://docs.stripe.com/currencies), kept here on their own
+so that the shop's conversions are checked against them rather than against themselves: amounts are
+integers of the currency's smallest unit in Stripe's eyes, two-decimal unless zero-decimal (BIF CLP
+DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF) or three-decimal (BHD JOD KWD OMR TND,
+whose amounts must end in 0); ISK is two-decimal with decimals 00 only
+(`invalid_charge_amount_no_decimal_compatible`); at most eight digits; IQD, LYD, CLF and UYW are not
+taken. `GET /__control/charged/{id}` shows what a PaymentIntent or refund is in major units, as
+Stripe reads it.
 
 Routes: `POST /v1/payment_intents`, `GET|POST /v1/payment_intents/{id}`,
 `POST /v1/payment_intents/{id}/confirm|cancel|capture` (magic payment methods: `pm_card_visa`
@@ -106,7 +115,7 @@ def missing(kind: str, object_id: str) -> StripeFailure:
     )
 
 
-# --- form encoding (PROVIDERS.md §1.3) ---------------------------------------------------------------
+# --- form encoding (as stripe-python sends it) -----------------------------------------------------
 
 
 def nest(pairs: list[tuple[str, str]]) -> Json:
@@ -144,6 +153,50 @@ def positive_int(params: Json, name: str, *, required: bool) -> int | None:
     if not isinstance(raw, str) or not raw.isdigit() or int(raw) < 1:
         raise invalid(f"Invalid positive integer: {name}", code="parameter_invalid_integer", param=name)
     return int(raw)
+
+
+# Stripe's currency rules (https://docs.stripe.com/currencies), independent of the shop's table.
+ZERO_DECIMAL = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
+    | {"xaf", "xof", "xpf"}
+)
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+NOT_TAKEN = frozenset(["iqd", "lyd", "clf", "uyw"])
+MAX_AMOUNT = 99_999_999
+
+
+def decimals(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+
+
+def check_amount(amount: int, currency: str) -> None:
+    """What Stripe refuses for a charge or refund amount in this currency."""
+    if currency in NOT_TAKEN:
+        raise invalid(f"Invalid currency: {currency}.", code="invalid_currency", param="currency")
+    if amount > MAX_AMOUNT:
+        raise invalid("Amount must be no more than 99,999,999.", code="amount_too_large", param="amount")
+    if currency in THREE_DECIMAL and amount % 10:
+        raise invalid(
+            f"Invalid amount: {currency.upper()} amounts must have 0 as their last digit.",
+            code="invalid_charge_amount",
+            param="amount",
+        )
+    if currency == "isk" and amount % 100:
+        raise invalid(
+            "Invalid amount. Currency ISK has become effectively zero-decimal and charged amounts must be "
+            "evenly divisible by 100.",
+            code="invalid_charge_amount_no_decimal_compatible",
+            param="amount",
+        )
+
+
+def major_units(amount: int, currency: str) -> str:
+    """An amount as Stripe reads it: 500000 isk -> "5000.00", 1200 jpy -> "1200", 12340 kwd -> "12.340"."""
+    places = decimals(currency)
+    if places == 0:
+        return str(amount)
+    whole, fraction = divmod(amount, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
 
 
 def string_map(params: Json, name: str) -> dict[str, str]:
@@ -282,7 +335,7 @@ class FakeStripe:
         self.in_background(later())
         return []
 
-    # --- the idempotency layer (PROVIDERS.md §1.5) ---
+    # --- the idempotency layer (Stripe's idempotent requests) ---
 
     async def handle(self, request: Request, path: str) -> Response:
         api_key = bearer_key(request)
@@ -409,8 +462,10 @@ class FakeStripe:
     async def create_intent(self, params: Json, request_info: Json) -> Json:
         amount = positive_int(params, "amount", required=True)
         currency = params.get("currency")
-        if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency):
+        if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
             raise invalid("Missing or invalid currency.", code="parameter_missing", param="currency")
+        assert amount is not None
+        check_amount(amount, currency)
         intent_id = new_id("pi")
         automatic = params.get("automatic_payment_methods")
         intent: Json = {
@@ -447,6 +502,11 @@ class FakeStripe:
         if intent["status"] in {"succeeded", "canceled", "processing"}:
             raise self.unexpected_state(intent, "update")
         amount = positive_int(params, "amount", required=False)
+        currency = params.get("currency", intent["currency"])
+        if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
+            raise invalid("Invalid currency.", param="currency")
+        check_amount(intent["amount"] if amount is None else amount, currency)
+        intent["currency"] = currency
         if amount is not None:
             intent["amount"] = amount
         return await self.update_metadata("payment_intent", intent_id, params)
@@ -588,6 +648,7 @@ class FakeStripe:
                 code="charge_already_refunded",
             )
         amount = remaining if amount is None else amount
+        check_amount(amount, charge["currency"])
         if amount > remaining:
             raise StripeFailure(
                 400,
@@ -783,6 +844,14 @@ def control_routes(app: FastAPI, fake: FakeStripe) -> None:
     @app.get("/__control/requests")
     async def requests() -> list[Json]:
         return fake.requests
+
+    @app.get("/__control/charged/{object_id}")
+    async def charged(object_id: str) -> Response:
+        obj = fake.objects.get(object_id)
+        if obj is None or "amount" not in obj:
+            return JSONResponse({"error": "no such object"}, 404)
+        received = obj.get("amount_received") or obj["amount"]
+        return JSONResponse({"currency": obj["currency"], "major": major_units(received, obj["currency"])})
 
     @app.get("/__control/objects/{object_id}")
     async def read_object(object_id: str) -> Response:

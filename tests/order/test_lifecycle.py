@@ -39,6 +39,14 @@ async def make_overdue(db: Database, order_id: str) -> None:
     )
 
 
+async def mark_paid(db: Database, order_id: str) -> None:
+    """What the payment service's settlement does to a pending order its payment paid."""
+    paid = {"status": "paid", "fulfilment_status": "paid", "money_status": "paid"}
+    pending = {"_id": ObjectId(order_id), "status": "pending_payment"}
+    moved = await db.orders.update_one(pending, {"$set": paid})
+    assert moved.modified_count == 1
+
+
 async def wait_for_status(db: Database, order_id: str, status: str, seconds: float = 10) -> None:
     for _ in range(int(seconds / 0.1)):
         doc = await db.orders.find_one({"_id": ObjectId(order_id)})
@@ -153,10 +161,7 @@ async def test_a_paid_order_is_not_expired(
     gateway: httpx.AsyncClient, admin: dict[str, str], db: Database, order_context: OrderContext
 ) -> None:
     order, product, _ = await new_order(gateway, admin)
-    # What the payment service's settlement does: a guarded move to paid.
-    await db.orders.update_one(
-        {"_id": ObjectId(order["id"]), "status": "pending_payment"}, {"$set": {"status": "paid"}}
-    )
+    await mark_paid(db, order["id"])
     await make_overdue(db, order["id"])
     assert await expire_order(order_context, ObjectId(order["id"])) is False
     assert await stock_of(db, product["id"]) == 7
@@ -169,7 +174,7 @@ async def test_fulfilment_steps_in_order_only(
     path = f"/api/v1/orders/{order['id']}/status"
     early = await gateway.post(path, json={"status": "shipped"}, headers=admin)
     assert early.status_code == 409
-    await db.orders.update_one({"_id": ObjectId(order["id"])}, {"$set": {"status": "paid"}})
+    await mark_paid(db, order["id"])
     assert (await gateway.post(path, json={"status": "delivered"}, headers=admin)).status_code == 409
     shipped = await gateway.post(path, json={"status": "shipped"}, headers=admin)
     assert shipped.status_code == 200
@@ -185,7 +190,7 @@ async def test_racing_fulfilment_steps_only_one_wins(
     gateway: httpx.AsyncClient, admin: dict[str, str], db: Database
 ) -> None:
     order, _, _ = await new_order(gateway, admin)
-    await db.orders.update_one({"_id": ObjectId(order["id"])}, {"$set": {"status": "paid"}})
+    await mark_paid(db, order["id"])
     path = f"/api/v1/orders/{order['id']}/status"
     responses = await asyncio.gather(
         *(gateway.post(path, json={"status": "shipped"}, headers=admin) for _ in range(5))

@@ -529,9 +529,12 @@ async def test_refused_credentials_and_currencies(
 
 
 def test_amounts_are_exact_decimal_strings() -> None:
-    assert [to_bdt(value) for value in (123450, 5, 100, 0)] == ["1234.50", "0.05", "1.00", "0.00"]
+    assert [to_bdt(value) for value in (123450, 5, 100)] == ["1234.50", "0.05", "1.00"]
+    for nothing in (0, -1):  # bKash is never asked to move nothing (zero-total orders are refused)
+        with pytest.raises(BkashError):
+            to_bdt(nothing)
     assert [from_bdt(value) for value in ("100", "600.00", "1234.5", "0.05")] == [10000, 60000, 123450, 5]
-    for bad in ("1.234", "abc", "-1", "NaN", ""):
+    for bad in ("1.234", "abc", "-1", "NaN", "Infinity", ""):
         with pytest.raises(BkashError):
             from_bdt(bad)
 

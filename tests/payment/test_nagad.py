@@ -274,23 +274,34 @@ async def test_a_forged_success_callback_changes_nothing(
     assert (await stored(db, "orders", order["id"]))["status"] == "pending_payment"
 
 
-async def test_an_amount_that_differs_at_nagad_is_not_applied(
+async def test_an_amount_that_differs_at_nagad_is_refunded_and_flagged(
     shop: httpx.AsyncClient, fake: httpx.AsyncClient, admin: dict[str, str], db: Database
 ) -> None:
     order, payment, reference = await started(shop, admin)
-    # Nagad reports a success, but for 1 taka instead of 51.
+    # Nagad reports a success, but for 1 taka instead of 51: what it holds is given back at once.
     changed = await fake.post(
         f"/__control/payments/{reference}/status", json={"status": "Success", "amount": "1"}
     )
     assert changed.status_code == 200
     location = f"{PUBLIC_BASE_URL}{CALLBACK_PATH}?payment_ref_id={reference}&status=Success"
-    assert result_of(await back_at_shop(shop, location))["status"] == ["pending"]
+    assert result_of(await back_at_shop(shop, location))["status"] == ["refunded"]
 
-    assert (await stored(db, "payments", payment["id"]))["status"] == "pending"
+    flagged = await stored(db, "payments", payment["id"])
+    assert (flagged["status"], flagged["captured_amount"], flagged["refunded_amount"]) == (
+        "refunded",
+        100,
+        0 + 100,
+    )
+    assert flagged["attention_reasons"] == ["amount_mismatch"]
     assert (await stored(db, "orders", order["id"]))["status"] == "pending_payment"
-    rejected = await db.provider_events.find_one({"provider": "nagad", "provider_payment_id": reference})
-    assert rejected is not None
-    assert (rejected["disposition"], rejected["amount"]) == ("rejected: amount", 100)
+    inbox = await db.provider_events.find_one({"provider": "nagad", "provider_payment_id": reference})
+    assert inbox is not None
+    assert (inbox["disposition"], inbox["amount"]) == ("flagged: amount_mismatch", 100)
+    [refund] = await db.refunds.find({"payment_id": flagged["_id"]}).to_list()
+    assert (refund["amount"], refund["status"], refund["automatic"]) == (100, "succeeded", True)
+    seen = (await shop.get(f"/api/v1/payments/{payment['id']}", headers=admin)).json()
+    assert seen["attention"] == ["amount_mismatch"]
+    assert seen["captured"] == {"amount": 100, "currency": "BDT"}
 
 
 async def test_a_callback_for_an_unknown_reference_is_404(shop: httpx.AsyncClient) -> None:

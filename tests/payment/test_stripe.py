@@ -408,28 +408,41 @@ async def test_a_stale_signature_is_refused_and_a_fresh_delivery_then_settles(
     assert await order_status(db, bought.order["id"]) == "paid"
 
 
-async def test_a_signed_event_for_another_amount_is_not_applied(
+async def test_a_signed_event_for_another_amount_is_checked_with_stripe_first(
     shop: httpx.AsyncClient, admin: dict[str, str], fake: Fake, db: Database
 ) -> None:
     bought = await purchase(shop, admin)
     payment, intent = await started(shop, bought)
     [event_id] = (await fake.confirm(intent, webhook=False))["event_ids"]
 
-    cheaper = {"amount": 1, "amount_received": 1}
-    assert await fake.deliver(event_type="payment_intent.succeeded", object_id=intent, overrides=cheaper) == [
-        200
+    # Stripe captured the right amount; these payloads say otherwise (stale or wrong): before anything
+    # is applied, Stripe's own record of the PaymentIntent is asked for, and that is what settles.
+    mismatched = []
+    for overrides in ({"amount": 1, "amount_received": 1}, {"currency": "eur"}):
+        delivered = await fake.call(
+            "POST",
+            "deliver",
+            {"event_type": "payment_intent.succeeded", "object_id": intent, "overrides": overrides},
+        )
+        assert delivered["statuses"] == [200]
+        mismatched.append(delivered["event_id"])
+    assert statuses(await stored_payment(db, payment["id"])) == ["pending", "succeeded"]
+    assert await order_status(db, bought.order["id"]) == "paid"
+    checked = await db.provider_events.find({"event_id": {"$in": mismatched}}).to_list()
+    assert sorted(entry["disposition"] for entry in checked) == [
+        "checked at the provider: amount_mismatch",
+        "checked at the provider: currency_mismatch",
     ]
-    other_currency = {"currency": "eur"}
-    assert await fake.deliver(
-        event_type="payment_intent.succeeded", object_id=intent, overrides=other_currency
-    ) == [200]
-    assert statuses(await stored_payment(db, payment["id"])) == ["pending"]
-    assert await order_status(db, bought.order["id"]) == "pending_payment"
-    rejected = await db.provider_events.find({"payment_id": ObjectId(payment["id"])}).to_list()
-    assert [entry["disposition"] for entry in rejected] == ["rejected: amount", "rejected: amount"]
+    settled = await stored_payment(db, payment["id"])
+    assert (settled.get("attention"), settled["captured_amount"], settled["refunded_amount"]) == (
+        None,
+        5000,
+        0,
+    )
 
     assert await fake.deliver(event_id=event_id) == [200]
-    assert await order_status(db, bought.order["id"]) == "paid"
+    assert statuses(await stored_payment(db, payment["id"])) == ["pending", "succeeded"]
+    assert await db.refunds.count_documents({"payment_id": ObjectId(payment["id"])}) == 0
 
 
 # --- provider faults -------------------------------------------------------------------------------------
@@ -650,7 +663,7 @@ async def test_query_reports_a_declined_attempt_only_once_there_was_one(
     assert (failed.kind, failed.amount, failed.currency, failed.reference) == (
         "payment_failed",
         1200,
-        "usd",
+        "USD",
         payment_id,
     )
     await fake.confirm(created.provider_payment_id, webhook=False)

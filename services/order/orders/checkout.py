@@ -2,12 +2,13 @@
 transaction, exactly once per Idempotency-Key.
 
 Before it, the order is priced and its total checked against the money bounds (422
-`total-too-large`, nothing written). Inside the transaction, in this order: write the customer's
-checkout guard (serialises one customer's checkouts, see holds.py), claim the idempotency key (a
-retry stops here), check the fair-stock limits on the snapshot (409), insert the order, take the
-ordered products out of the cart, write the OrderPlaced event, and last, for every line, a guarded
-decrement (`stock >= quantity`). The decrements are the contended writes, so they come just before
-commit (DESIGN §3); one miss aborts everything, and nothing was changed.
+`total-too-large`, or `zero-total` for an order of nothing to pay; nothing written). Inside the
+transaction, in this order: write the customer's checkout guard (serialises one customer's
+checkouts, see holds.py), claim the idempotency key (a retry stops here), check the fair-stock
+limits on the snapshot (409), insert the order, take the ordered products out of the cart, write
+the OrderPlaced event, and last, for every line, a guarded decrement (`stock >= quantity`). The
+decrements are the contended writes, so they come just before commit (DESIGN §3); one miss aborts
+everything, and nothing was changed.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from services.order.orders.errors import (
     OrderNotFound,
     TotalTooLarge,
     UnknownProducts,
+    ZeroTotal,
 )
 from services.order.orders.events import event
 from services.order.orders.holds import enforce_limits
 from services.order.orders.schemas import Order, PlaceOrder
-from services.order.orders.state import OrderStatus
+from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
 from services.order.orders.views import to_order
 from services.order.settings import OrderSettings
 from shared.clock import utcnow
@@ -47,6 +49,7 @@ from shared.errors import ValidationFailed
 from shared.ids import unguessable_object_id
 from shared.logging import log_event
 from shared.money import MAX_AMOUNT, within_bounds
+from shared.order_states import history_entry
 
 logger = logging.getLogger("order.checkout")
 
@@ -195,17 +198,23 @@ def new_order(
             f"{MAX_AMOUNT}. Split it into smaller orders.",
             limit=MAX_AMOUNT,
         )
+    if total == 0:
+        # No provider takes a payment of nothing (Stripe refuses 0), and an order that is never paid
+        # would only hold stock until it expires: free items are ordered with something priced.
+        raise ZeroTotal("This order comes to nothing; an order must have something to pay.")
     return {
         # Not a default ObjectId: those are a counter, so one's own order id would reveal others'.
         "_id": unguessable_object_id(),
         "user_id": user_id,
         "status": OrderStatus.PENDING_PAYMENT.value,
+        "fulfilment_status": FulfilmentStatus.PLACED.value,
+        "money_status": MoneyStatus.UNPAID.value,
         "items": lines,
         "total": {"amount": total, "currency": currency},
         "created_at": now,
         "updated_at": now,
         "expires_at": now + timedelta(seconds=settings.order_payment_ttl_seconds),
-        "history": [{"status": OrderStatus.PENDING_PAYMENT.value, "at": now, "by": user_id}],
+        "history": [history_entry(FulfilmentStatus.PLACED, MoneyStatus.UNPAID, now, user_id)],
         "idempotency_key": key,
     }
 

@@ -51,6 +51,12 @@ class TotalTooLarge(ValidationFailed):
     slug, title = "total-too-large", "The total is above what one order may come to"
 
 
+class ZeroTotal(ValidationFailed):
+    """An order of nothing to pay: no provider takes 0, so it could never be paid."""
+
+    slug, title = "zero-total", "The order comes to nothing"
+
+
 # Fair stock. 409, not 429: waiting does not help, the customer's own unpaid orders are in the way
 # (pay or cancel one and the same request succeeds); a 429 is for requests sent too fast.
 class OpenOrdersLimit(Conflict):

@@ -18,7 +18,9 @@ def event(kind: str, order: Document, now: datetime, **data: Any) -> Document:
         "aggregate_id": order["_id"],
         "user_id": order["user_id"],
         "status": order["status"],
-        "total": order["total"],
+        "fulfilment_status": order.get("fulfilment_status"),
+        "money_status": order.get("money_status"),
+        "total": order["total"],  # amount and currency: every money-carrying event names its currency
         "data": data,
         "created_at": now,
         "published_at": None,

@@ -3,12 +3,15 @@
 Closing an unpaid order and returning its units happen in one transaction whose first write is
 the guarded status change: whichever of a cancel, an expiry or a payment commits first wins, the
 others find the order no longer pending, and the stock comes back exactly once.
+
+Fulfilment steps move `fulfilment_status` only: refunds (which move `money_status`, in the payment
+service) neither block them nor are overwritten by them. A closed order's pending provider payment is
+cancelled by the payment service's reconciler (the order service never calls providers).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -19,12 +22,19 @@ from services.order.orders.checkout import OrderContext
 from services.order.orders.errors import IllegalTransition, OrderNotFound
 from services.order.orders.events import event
 from services.order.orders.schemas import Order
-from services.order.orders.state import OrderStatus, predecessors
+from services.order.orders.state import (
+    FULFILMENT_STEPS,
+    SHIPPABLE_MONEY,
+    FulfilmentStatus,
+    MoneyStatus,
+    OrderStatus,
+)
 from services.order.orders.views import to_order
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
 from shared.ids import to_object_id
 from shared.logging import log_event
+from shared.order_states import split_of
 from shared.tokens import Principal
 
 logger = logging.getLogger("order.lifecycle")
@@ -34,10 +44,6 @@ SYSTEM_ACTOR = "system:reaper"
 
 class _NotPending(Exception):
     """The guarded transition missed: the order is not (or no longer) pending payment."""
-
-
-def history_entry(status: OrderStatus, at: datetime, by: str, reason: str | None = None) -> Document:
-    return {"status": status.value, "at": at, "by": by, "reason": reason}
 
 
 async def close_unpaid(
@@ -54,16 +60,17 @@ async def close_unpaid(
     None when the order was not pending (or did not match `extra_filter`): nothing changed.
     """
     now = utcnow()
+    closing = FulfilmentStatus(target.value)
 
     async def close(session: AsyncClientSession) -> Document:
         closed = await repository.transition(
             ctx.db,
-            order_id,
-            [OrderStatus.PENDING_PAYMENT.value],
-            {"status": target.value, "updated_at": now},
-            history_entry(target, now, actor, reason),
+            {"_id": order_id, "status": OrderStatus.PENDING_PAYMENT.value, **(extra_filter or {})},
+            {"fulfilment_status": closing.value, "money_status": MoneyStatus.UNPAID.value},
+            now,
+            actor,
+            reason,
             session,
-            extra_filter,
         )
         if closed is None:
             raise _NotPending
@@ -106,22 +113,25 @@ async def expire_order(ctx: OrderContext, order_id: ObjectId) -> bool:
 
 
 async def change_status(ctx: OrderContext, order_id: str, target: OrderStatus, admin: Principal) -> Order:
-    """An admin's fulfilment step (shipped, delivered); anything out of order is a 409."""
+    """An admin's fulfilment step (shipped, delivered), whatever was refunded; out of order: 409."""
     oid = to_object_id(order_id)
-    now = utcnow()
+    step = FulfilmentStatus(target.value)
+    guard: Document = {"_id": oid, "fulfilment_status": FULFILMENT_STEPS[step].value}
+    if step is FulfilmentStatus.SHIPPED:
+        guard["money_status"] = {"$in": [money.value for money in SHIPPABLE_MONEY]}
     moved = await repository.transition(
-        ctx.db,
-        oid,
-        predecessors(target),
-        {"status": target.value, "updated_at": now},
-        history_entry(target, now, admin.user_id),
+        ctx.db, guard, {"fulfilment_status": step.value}, utcnow(), admin.user_id
     )
     if moved is not None:
-        log_event(logger, f"order.{target.value}", order_id=order_id, by=admin.user_id)
+        log_event(logger, f"order.{step.value}", order_id=order_id, by=admin.user_id)
         return to_order(moved)
     current = await repository.find_order(ctx.db, oid)
     if current is None:
         raise OrderNotFound(f"No order with id {order_id}.")
+    fulfilment, money = split_of(current)
     raise IllegalTransition(
-        f"A {current['status']} order cannot become {target.value}.", status=current["status"]
+        f"An order that is {fulfilment.value} (money: {money.value}) cannot become {step.value}.",
+        status=current["status"],
+        fulfilment_status=fulfilment.value,
+        money_status=money.value,
     )

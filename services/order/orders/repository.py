@@ -11,6 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from shared.db import Database, Document
+from shared.order_states import transition_pipeline
 
 
 async def insert_order(db: Database, order: Document, session: AsyncClientSession) -> None:
@@ -29,20 +30,35 @@ async def find_order(
 
 async def transition(
     db: Database,
-    order_id: ObjectId,
-    from_states: list[str],
+    guard: Document,
     changes: Document,
-    history_entry: Document,
+    at: datetime,
+    by: str,
+    reason: str | None = None,
     session: AsyncClientSession | None = None,
-    extra_filter: Document | None = None,
 ) -> Document | None:
-    """Move an order out of one of `from_states`; None if it is in none of them (someone else won)."""
+    """Change an order's statuses in one update (status recomputed, history appended) if it matches
+    `guard`, the allowed previous state; None if it does not (someone else won)."""
     return await db.orders.find_one_and_update(
-        {"_id": order_id, "status": {"$in": from_states}, **(extra_filter or {})},
-        {"$set": changes, "$push": {"history": history_entry}},
+        guard,
+        transition_pipeline(changes, at, by, reason),
         session=session,
         return_document=ReturnDocument.AFTER,
     )
+
+
+async def unsplit_orders(db: Database, limit: int) -> list[Document]:
+    """Orders stored before fulfilment and money statuses existed (the start-up migration's batch)."""
+    cursor = db.orders.find({"fulfilment_status": {"$exists": False}}, {"status": 1, "history.status": 1})
+    return await cursor.limit(limit).to_list()
+
+
+async def split_statuses(db: Database, order_id: ObjectId, changes: Document) -> bool:
+    """Give one order its two statuses, unless something gave them already (idempotent)."""
+    result = await db.orders.update_one(
+        {"_id": order_id, "fulfilment_status": {"$exists": False}}, {"$set": changes}
+    )
+    return result.modified_count == 1
 
 
 async def list_orders(db: Database, query: Document, limit: int) -> list[Document]:

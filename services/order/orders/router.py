@@ -11,7 +11,7 @@ from services.order.orders import lifecycle, service
 from services.order.orders.checkout import OrderContext, place_order
 from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
 from services.order.orders.service import OrderFilters
-from services.order.orders.state import OrderStatus
+from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.deps import AdminUser, CurrentUser, Db, Mongo
 from shared.idempotency import IdempotencyKeyHeader, require_key
 from shared.ids import OBJECT_ID_PATTERN, object_id_path
@@ -56,8 +56,14 @@ async def list_orders(
     ] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    fulfilment_status: Annotated[
+        FulfilmentStatus | None, Query(description="For example `paid`: the orders to ship.")
+    ] = None,
+    money_status: MoneyStatus | None = None,
 ) -> OrderList:
-    filters = OrderFilters(limit, cursor, status_filter, customer, created_from, created_to)
+    filters = OrderFilters(
+        limit, cursor, status_filter, customer, created_from, created_to, fulfilment_status, money_status
+    )
     return await service.list_orders(db, user, filters)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.order.orders.state import OrderStatus
+from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
 from shared.money import MAX_LINE_QUANTITY, MAX_LINES, MoneyOut
 
@@ -55,6 +55,9 @@ class OrderLine(BaseModel):
 
 class HistoryEntry(BaseModel):
     status: OrderStatus
+    # Null in entries written before the two statuses existed.
+    fulfilment_status: FulfilmentStatus | None = None
+    money_status: MoneyStatus | None = None
     at: datetime
     by: str
     reason: str | None = None
@@ -63,7 +66,18 @@ class HistoryEntry(BaseModel):
 class Order(BaseModel):
     id: str
     user_id: str
-    status: OrderStatus
+    status: OrderStatus = Field(
+        description=(
+            "Kept for existing clients, derived from the two below: pending_payment until paid; "
+            "cancelled or expired once closed; refunded once all the money is back; "
+            "partially_refunded while some is back and the order has not shipped; otherwise the "
+            "fulfilment status (paid, shipped, delivered)."
+        )
+    )
+    fulfilment_status: FulfilmentStatus = Field(
+        description="placed -> paid -> shipped -> delivered, or placed -> cancelled | expired."
+    )
+    money_status: MoneyStatus = Field(description="unpaid -> paid -> partially_refunded -> refunded.")
     items: list[OrderLine]
     total: MoneyOut
     created_at: datetime

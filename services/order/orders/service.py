@@ -10,7 +10,7 @@ from bson import ObjectId
 from services.order.orders import repository
 from services.order.orders.errors import InvalidOrderCursor, OrderNotFound
 from services.order.orders.schemas import Order, OrderList
-from services.order.orders.state import OrderStatus
+from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
 from services.order.orders.views import to_order
 from shared import cursors
 from shared.db import Database, Document
@@ -26,6 +26,8 @@ class OrderFilters:
     user_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    fulfilment_status: FulfilmentStatus | None = None
+    money_status: MoneyStatus | None = None
 
 
 async def get_order(db: Database, order_id: str, caller: Principal) -> Order:
@@ -46,6 +48,10 @@ async def list_orders(db: Database, caller: Principal, filters: OrderFilters) ->
         query["user_id"] = user_id
     if filters.status:
         query["status"] = filters.status.value
+    if filters.fulfilment_status:
+        query["fulfilment_status"] = filters.fulfilment_status.value
+    if filters.money_status:
+        query["money_status"] = filters.money_status.value
     created: Document = {}
     if filters.created_from:
         created["$gte"] = filters.created_from

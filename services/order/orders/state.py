@@ -1,15 +1,22 @@
-"""The order life cycle as an explicit state machine.
+"""The order life cycle: two state machines, fulfilment and money, and the public status derived
+from them (shared/order_states.py, which the payment service uses too).
 
-Every transition is applied by an update whose filter requires one of the allowed previous
-states, so two racing transitions can never both win.
+Fulfilment: placed -> paid (a payment settles the order) -> shipped -> delivered (an admin's steps);
+placed -> cancelled | expired (the stock goes back). Money: unpaid -> paid -> partially_refunded ->
+refunded (payments and refunds, in the payment service). Every transition is an update whose filter
+requires the allowed previous state, so two racing transitions can never both win.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.order_states import FulfilmentStatus, MoneyStatus
+
 
 class OrderStatus(StrEnum):
+    """The status existing clients read, derived from the two below (see shared/order_states.py)."""
+
     PENDING_PAYMENT = "pending_payment"
     PAID = "paid"
     SHIPPED = "shipped"
@@ -20,22 +27,13 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
-TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
-    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}),
-    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
-    OrderStatus.PARTIALLY_REFUNDED: frozenset({OrderStatus.REFUNDED}),
+# The steps an admin takes by hand, each from exactly one previous fulfilment status.
+FULFILMENT_STEPS: dict[FulfilmentStatus, FulfilmentStatus] = {
+    FulfilmentStatus.SHIPPED: FulfilmentStatus.PAID,
+    FulfilmentStatus.DELIVERED: FulfilmentStatus.SHIPPED,
 }
-# The steps an admin takes by hand; payment and refunds move the others.
-FULFILMENT = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
-# States in which the order's units are back in stock (or were never taken).
-RESTOCKED_ON_ENTRY = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+# An order ships only while the shop holds (some of) its money: a fully refunded order does not.
+# Delivery records what happened to a shipped parcel, whatever was refunded since.
+SHIPPABLE_MONEY = (MoneyStatus.PAID, MoneyStatus.PARTIALLY_REFUNDED)
 
-
-def can_move(current: OrderStatus, target: OrderStatus) -> bool:
-    return target in TRANSITIONS.get(current, frozenset())
-
-
-def predecessors(target: OrderStatus) -> list[str]:
-    """The states from which `target` may be entered: the guard of the transition's update."""
-    return sorted(state.value for state, targets in TRANSITIONS.items() if target in targets)
+__all__ = ["FULFILMENT_STEPS", "SHIPPABLE_MONEY", "FulfilmentStatus", "MoneyStatus", "OrderStatus"]

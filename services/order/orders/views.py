@@ -6,14 +6,18 @@ from services.order.orders.schemas import HistoryEntry, Order, OrderLine
 from services.order.orders.state import OrderStatus
 from shared.db import Document
 from shared.money import MoneyOut
+from shared.order_states import split_of
 
 
 def to_order(doc: Document) -> Order:
     status = OrderStatus(doc["status"])
+    fulfilment, money = split_of(doc)  # also for an order stored before the two statuses existed
     return Order(
         id=str(doc["_id"]),
         user_id=doc["user_id"],
         status=status,
+        fulfilment_status=fulfilment,
+        money_status=money,
         items=[
             OrderLine(
                 product_id=str(line["product_id"]),

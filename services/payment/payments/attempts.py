@@ -7,6 +7,9 @@ attempt counter. That counter is written by every attempt of the order, so concu
 conflict on it and run one after the other: two requests with different Idempotency-Keys cannot
 both create a provider payment, and the cap cannot be raced past.
 
+An order whose total the provider cannot represent (a three-decimal amount not ending in 0 at
+Stripe, anything but BDT at bKash) is refused in that transaction, before anything is written.
+
 The provider call itself happens after that transaction. Until it returns, the payment is pending
 without a provider id; a request that reuses it waits (briefly) for it to be started, and one that
 was left unstarted by a process that died is failed as abandoned so the order can be paid again.
@@ -30,6 +33,7 @@ from services.payment.payments.errors import (
 )
 from services.payment.payments.schemas import CreatePayment
 from services.payment.payments.settlement import PAYABLE_ORDER
+from services.payment.payments.units import require_representable
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
 from shared.ids import to_object_id, unguessable_object_id
@@ -57,6 +61,8 @@ async def claim(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str
             raise PaymentNotFound(f"No order with id {body.order_id}.")
         if order["status"] != PAYABLE_ORDER:
             raise OrderNotPayable(f"A {order['status']} order cannot be paid.", status=order["status"])
+        total = order["total"]
+        require_representable(body.provider, total["currency"], total["amount"], "this order's total")
         pending = await repository.find_pending(ctx.db, order_id, body.provider, session)
         if pending is not None:
             return Claim(pending, created=False)

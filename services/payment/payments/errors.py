@@ -33,6 +33,13 @@ class ProviderUnavailable(ValidationFailed):
     slug, title = "provider-unavailable", "This payment provider is not offered"
 
 
+class AmountNotRepresentable(ValidationFailed):
+    """The provider cannot take this amount in this currency; `rule` names its rule (see
+    shared/currencies.py), `provider`, `currency` and `amount` (minor units) what was asked."""
+
+    slug, title = "amount-not-representable", "The payment provider cannot take this amount"
+
+
 class ProviderFailed(AppError):
     status, slug, title = 502, "provider-error", "The payment provider refused or did not answer"
 

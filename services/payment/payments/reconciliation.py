@@ -1,6 +1,14 @@
 """Reconciliation: ask providers about payments and refunds left pending too long, and settle them
 through the same exactly-once path as webhooks; give back the rest of every payment still due an
-automatic refund. Safe with several replicas running it at once."""
+automatic refund. Safe with several replicas running it at once.
+
+A pending payment whose order can no longer take it (cancelled, expired, paid by another payment) is
+withdrawn at its provider instead (`cancel_payment`: Stripe cancels the PaymentIntent, bKash is
+never executed; Nagad and the sandbox cannot withdraw, and a late payment there is refunded). The
+order service never calls providers: each pass reads the orders' OrderCancelled and OrderExpired
+events of the last few periods from the order outbox, so a closed order's payment is withdrawn
+within about one period; payments older than RECONCILE_AFTER_SECONDS are checked against their order
+in any case."""
 
 from __future__ import annotations
 
@@ -16,8 +24,8 @@ from fastapi import FastAPI
 
 from services.payment.context import PaymentContext
 from services.payment.payments import repository
-from services.payment.payments.settlement import settle
-from services.payment.providers.base import ProviderError
+from services.payment.payments.settlement import PAYABLE_ORDER, settle
+from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import repository as refund_repository
 from services.payment.refunds import service as refunds
 from services.payment.refunds.booking import finish_refund
@@ -27,22 +35,25 @@ from shared.logging import log_event
 
 logger = logging.getLogger("payment.reconciliation")
 MAX_BACKOFF_SECONDS = 24 * 3600
+# The order service's events for orders that closed without being paid (its outbox).
+CLOSING_EVENTS = ("OrderCancelled", "OrderExpired")
+# How far back each pass reads them, in reconciliation periods (a missed pass or two is covered;
+# RECONCILE_AFTER_SECONDS covers the rest).
+CLOSED_LOOKBACK_PERIODS = 3
+# What settle answers when a pass changed something (a flagged capture left pending too).
+SETTLED = ("applied", "flagged")
 
 
 async def reconcile(ctx: PaymentContext) -> int:
     """One pass over stale pending payments and refunds; returns how many were settled."""
     now = utcnow()
     cutoff = now - timedelta(seconds=ctx.settings.reconcile_after_seconds)
-    settled = 0
+    settled = await _withdraw_for_closed_orders(ctx, now)
     for payment in await repository.due_for_reconciliation(
         ctx.db, cutoff, now, ctx.settings.reconcile_batch_size
     ):
-        provider = ctx.providers.get(payment["provider"])
-        event = None
-        if provider is not None and payment.get("provider_payment_id"):
-            with contextlib.suppress(ProviderError):
-                event = await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
-        if event is not None and await settle(ctx, payment["provider"], event) == "applied":
+        event = await _ask(ctx, payment)
+        if event is not None and await settle(ctx, payment["provider"], event, from_query=True) in SETTLED:
             settled += 1
         else:
             await repository.postpone_check(ctx.db, payment["_id"], now + _backoff(ctx, payment))
@@ -51,6 +62,39 @@ async def reconcile(ctx: PaymentContext) -> int:
     if settled:
         log_event(logger, "payment.reconciled", settled=settled)
     return settled
+
+
+async def _ask(ctx: PaymentContext, payment: Document) -> ProviderEvent | None:
+    """The provider's word on a pending payment: withdrawn if its order cannot take it any more."""
+    provider = ctx.providers.get(payment["provider"])
+    if provider is None or not payment.get("provider_payment_id"):
+        return None
+    order = await ctx.db.orders.find_one({"_id": payment["order_id"]}, {"status": 1})
+    payable = order is not None and order["status"] == PAYABLE_ORDER
+    with contextlib.suppress(ProviderError):
+        if payable:
+            return await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
+        return await provider.cancel_payment(payment["provider_payment_id"], str(payment["_id"]))
+    return None
+
+
+async def _withdraw_for_closed_orders(ctx: PaymentContext, now: datetime) -> int:
+    """Withdraw the pending payments of orders closed in the last few periods (the order outbox)."""
+    since = now - timedelta(seconds=max(CLOSED_LOOKBACK_PERIODS * ctx.settings.reconcile_every_seconds, 60))
+    closed = ctx.db.outbox.find(
+        {"type": {"$in": list(CLOSING_EVENTS)}, "created_at": {"$gte": since}}, {"aggregate_id": 1}
+    )
+    order_ids = [event["aggregate_id"] async for event in closed.limit(ctx.settings.reconcile_batch_size)]
+    withdrawn = 0
+    if not order_ids:
+        return withdrawn
+    for payment in await repository.pending_of_orders(ctx.db, order_ids, ctx.settings.reconcile_batch_size):
+        event = await _ask(ctx, payment)
+        if event is not None and await settle(ctx, payment["provider"], event, from_query=True) in SETTLED:
+            withdrawn += 1
+    if withdrawn:
+        log_event(logger, "payment.withdrawn_for_closed_orders", payments=withdrawn)
+    return withdrawn
 
 
 def _backoff(ctx: PaymentContext, payment: Document) -> timedelta:

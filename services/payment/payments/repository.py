@@ -103,11 +103,53 @@ async def move(
 async def due_for_reconciliation(
     db: Database, older_than: datetime, now: datetime, limit: int
 ) -> list[Document]:
-    """Pending payments old enough to ask about, whose next check is due (never-checked ones first)."""
+    """Pending payments old enough to ask about, whose next check is due (never-checked ones first).
+
+    A payment flagged for a person (a report about another payment, say) is theirs: asking the
+    provider again would only repeat what was flagged, forever.
+    """
     cursor = db.payments.find(
-        {"status": "pending", "created_at": {"$lte": older_than}, "next_check_at": {"$not": {"$gt": now}}}
+        {
+            "status": "pending",
+            "created_at": {"$lte": older_than},
+            "next_check_at": {"$not": {"$gt": now}},
+            "attention": None,
+        }
     )
     return await cursor.sort("next_check_at", 1).limit(limit).to_list()
+
+
+async def pending_of_orders(db: Database, order_ids: list[ObjectId], limit: int) -> list[Document]:
+    """Pending payments, started at their provider, of these orders (closed ones: to withdraw)."""
+    cursor = db.payments.find(
+        {"order_id": {"$in": order_ids}, "status": "pending", "provider_payment_id": {"$type": "string"}}
+    )
+    return await cursor.limit(limit).to_list()
+
+
+async def flag(
+    db: Database, payment_id: ObjectId, reason: str, session: AsyncClientSession | None = None
+) -> None:
+    """Mark a payment for a person: `attention` keeps the first reason, `attention_reasons` every one."""
+    reasons: Document = {"$ifNull": ["$attention_reasons", []]}
+    await db.payments.update_one(
+        {"_id": payment_id},
+        [
+            {
+                "$set": {
+                    "attention": {"$ifNull": ["$attention", {"$literal": reason}]},
+                    "attention_reasons": {
+                        "$cond": [
+                            {"$in": [{"$literal": reason}, reasons]},
+                            reasons,
+                            {"$concatArrays": [reasons, [{"$literal": reason}]]},
+                        ]
+                    },
+                }
+            }
+        ],
+        session=session,
+    )
 
 
 async def postpone_check(db: Database, payment_id: ObjectId, next_check_at: datetime) -> None:

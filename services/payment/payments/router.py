@@ -10,7 +10,7 @@ from services.payment.context import Context
 from services.payment.payments import service
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
-from services.payment.refunds.schemas import CreateRefund, Refund
+from services.payment.refunds.schemas import CreateRefund, Refund, RefundList
 from shared.deps import AdminUser, CurrentUser
 from shared.idempotency import IdempotencyKeyHeader, require_key
 from shared.ids import object_id_path
@@ -74,3 +74,12 @@ async def create_refund(
     if requested.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return requested.refund
+
+
+@router.get(
+    "/{payment_id}/refunds",
+    response_model=RefundList,
+    summary="A payment's refunds (admin): the shop's, automatic ones, and those made at the provider",
+)
+async def list_refunds(payment_id: PaymentId, _: AdminUser, ctx: Context) -> RefundList:
+    return await refunds.list_refunds(ctx, payment_id)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.payment.settings import ProviderName
 from shared.ids import OBJECT_ID_PATTERN
-from shared.money import Money
+from shared.money import Money, MoneyOut
 
 PaymentStatus = Literal["pending", "succeeded", "failed", "cancelled", "partially_refunded", "refunded"]
 
@@ -32,8 +32,18 @@ class Payment(BaseModel):
     order_id: str
     provider: ProviderName
     status: PaymentStatus
-    amount: Money
-    refunded: Money
+    amount: Money = Field(description="What the order asked for.")
+    captured: MoneyOut | None = Field(
+        default=None,
+        description="What the provider captured, by its own account; null until then. It differs from "
+        "`amount` only for a capture that did not match, which is refunded automatically.",
+    )
+    refunded: MoneyOut = Field(description="Refunded so far, ours and any made at the provider.")
+    attention: list[str] | None = Field(
+        default=None,
+        description="Admins only (null for customers): why a person should look at this payment, for "
+        "example amount_mismatch, currency_mismatch, order_not_payable, external_refund.",
+    )
     client_secret: str | None = Field(default=None, description="Stripe: for the SPA's Payment Element.")
     redirect_url: str | None = Field(
         default=None, description="bKash, Nagad, sandbox: send the shopper here."

@@ -134,4 +134,4 @@ async def get_payment(db: Database, payment_id: str, caller: Principal) -> Payme
     )
     if doc is None:
         raise PaymentNotFound(f"No payment with id {payment_id}.")
-    return to_payment(doc)
+    return to_payment(doc, admin=caller.is_admin)

@@ -1,10 +1,17 @@
 """Settlement: apply what a provider vouches for, exactly once.
 
 Every event is verified before it gets here (signature, or the provider's own answer to execute /
-verify / query). Then: match it to our payment and check amount, currency and reference; then one
-transaction stores it in the inbox under its unique (provider, event id) — a duplicate stops there —
-and applies it: payment succeeded/failed, order paid, outbox event. Out-of-order events cannot
-corrupt state, because every change is a guarded transition (a failure never undoes a success).
+verify / query). Then: match it to our payment and check our reference; a success must also carry
+the payment's amount and currency, converted exactly from the provider's unit. One transaction
+then stores the event in the inbox under its unique (provider, event id) — a duplicate stops there —
+and applies it (capture.py, refunds/booking.py): payment succeeded/failed/cancelled, order paid,
+refund booked, outbox event. Out-of-order events cannot corrupt state, because every change is a
+guarded transition (a failure never undoes a success).
+
+A success that is incomplete (no amount or currency) or does not match is never applied half-checked:
+the provider is asked about the payment (`query_payment`) and its answer is settled instead. If that
+answer still does not match, the capture is recorded as such, flagged and refunded (capture.py);
+if it is still incomplete, nothing is applied and reconciliation asks again later.
 
 A payment that succeeds for an order that already expired, was cancelled or was paid by another
 payment is recorded, the order is not touched, and the payment is marked due for an automatic
@@ -23,55 +30,80 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
-from services.payment.payments import repository
-from services.payment.providers.base import ProviderEvent
+from services.payment.payments import capture, repository
+from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import booking
-from services.payment.refunds import repository as refund_repository
 from services.payment.refunds import service as refunds
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
 from shared.logging import log_event
+from shared.order_states import PENDING_PAYMENT
 
 logger = logging.getLogger("payment.settlement")
 
-Outcome = Literal["applied", "duplicate", "ignored", "rejected"]
+Outcome = Literal["applied", "duplicate", "ignored", "rejected", "flagged"]
 # An order can be paid only while it waits for payment.
-PAYABLE_ORDER = "pending_payment"
+PAYABLE_ORDER = PENDING_PAYMENT
 
 
-async def settle(ctx: PaymentContext, provider: str, event: ProviderEvent) -> Outcome:
-    """Apply one verified provider event once; duplicates and irrelevant events change nothing."""
+async def settle(
+    ctx: PaymentContext, provider: str, event: ProviderEvent, *, from_query: bool = False
+) -> Outcome:
+    """Apply one verified provider event once; duplicates and irrelevant events change nothing.
+
+    `from_query`: the event is the provider's answer to our own question about the payment (so it is
+    not asked again).
+    """
     if event.kind == "payment_pending":
         return "ignored"
     payment = await _payment_for(ctx, provider, event)
     if payment is None:
         await _remember(ctx, provider, event, None, "unmatched")
         return "ignored"
-    mismatch = _mismatch(payment, event)
-    if mismatch:
-        log_event(
-            logger,
-            "payment.event_rejected",
-            logging.WARNING,
-            provider=provider,
-            event_id=event.event_id,
-            payment_id=str(payment["_id"]),
-            reason=mismatch,
-        )
-        await _remember(ctx, provider, event, payment["_id"], f"rejected: {mismatch}")
+    if event.reference is not None and event.reference != str(payment["_id"]):
+        await repository.flag(ctx.db, payment["_id"], "reference_mismatch")
+        capture.alert(ctx, provider, payment["_id"], "reference_mismatch", event_id=event.event_id)
+        await _remember(ctx, provider, event, payment["_id"], "rejected: reference")
         return "rejected"
-    needs_refund = False
+    if event.kind.startswith("refund_") and payment["status"] == "pending" and not from_query:
+        # Events come in any order: a refund of a capture that has not reached us yet. The provider's
+        # word on the payment comes first (a refund can only follow a capture).
+        await _ask_provider(ctx, provider, payment, event, "refund before capture", remember=False)
+        payment = await repository.find_payment(ctx.db, payment["_id"]) or payment
+    if event.kind == "payment_succeeded":
+        problem = capture.problem_with(payment, event)
+        if problem is not None and not from_query:
+            return await _ask_provider(ctx, provider, payment, event, problem)
+        if problem == "incomplete":
+            log_event(
+                logger,
+                "payment.event_incomplete",
+                logging.WARNING,
+                provider=provider,
+                event_id=event.event_id,
+            )
+            return "ignored"  # nothing applied: reconciliation asks again later
+        if problem is not None:
+            return await _mismatched(ctx, provider, payment, event, problem)
+    return await _apply(ctx, provider, payment, event)
+
+
+async def _apply(ctx: PaymentContext, provider: str, payment: Document, event: ProviderEvent) -> Outcome:
+    alerts: list[capture.Alert] = []
 
     async def apply(session: AsyncClientSession) -> bool:
+        alerts.clear()  # a re-run starts over
         await repository.insert_provider_event(
             ctx.db, _inbox_entry(provider, event, payment["_id"], "applied"), session
         )
         if event.kind == "payment_succeeded":
-            return await _succeed(ctx, payment, event, session)
+            return await capture.succeed(ctx, payment, event, session)
         if event.kind == "payment_failed":
-            await _fail(ctx, payment, event, session)
+            await capture.fail(ctx, payment, event, session)
+        elif event.kind == "payment_cancelled":
+            await capture.withdraw(ctx, payment, event, session)
         else:
-            await booking.apply_provider_outcome(ctx, payment, event, session)
+            await booking.apply_provider_outcome(ctx, provider, payment, event, session, alerts)
         return False
 
     try:
@@ -86,9 +118,68 @@ async def settle(ctx: PaymentContext, provider: str, event: ProviderEvent) -> Ou
         kind=event.kind,
         payment_id=str(payment["_id"]),
     )
+    for raised in alerts:
+        capture.alert(ctx, provider, payment["_id"], raised.reason, event_id=event.event_id, **raised.fields)
     if needs_refund:
         await refunds.refund_automatically(ctx, payment["_id"])
     return "applied"
+
+
+async def _mismatched(
+    ctx: PaymentContext, provider: str, payment: Document, event: ProviderEvent, problem: str
+) -> Outcome:
+    async def record(session: AsyncClientSession) -> bool:
+        await repository.insert_provider_event(
+            ctx.db, _inbox_entry(provider, event, payment["_id"], f"flagged: {problem}"), session
+        )
+        return await capture.mismatched(ctx, payment, event, problem, session)
+
+    try:
+        refundable = await with_transaction(ctx.client, record, timeout_seconds=ctx.timeout)
+    except DuplicateKeyError:
+        return "duplicate"
+    capture.alert(
+        ctx, provider, payment["_id"], problem, event_id=event.event_id,
+        expected={"amount": payment["amount"], "currency": payment["currency"]},
+        reported={"amount": event.amount, "currency": event.currency, "error": event.amount_error},
+    )  # fmt: skip
+    if refundable:
+        await refunds.refund_automatically(ctx, payment["_id"])
+    return "flagged"
+
+
+async def _ask_provider(
+    ctx: PaymentContext,
+    provider: str,
+    payment: Document,
+    event: ProviderEvent,
+    why: str,
+    *,
+    remember: bool = True,
+) -> Outcome:
+    """Settle the provider's own answer about the payment instead of an event we cannot apply as it
+    is (`remember`: the event itself is then kept in the inbox as checked, and never applied)."""
+    client = ctx.providers.get(provider)
+    if client is None or not payment.get("provider_payment_id"):
+        if event.kind == "payment_succeeded" and why != "incomplete":
+            return await settle(ctx, provider, event, from_query=True)  # the signed event is all we have
+        return "ignored"
+    try:
+        answer = await client.query_payment(payment["provider_payment_id"], str(payment["_id"]))
+    except ProviderError as error:
+        # Not remembered: a redelivery, or reconciliation, asks again.
+        log_event(
+            logger, "payment.check_failed", logging.WARNING, provider=provider,
+            event_id=event.event_id, why=why, error=str(error)[:200],
+        )  # fmt: skip
+        return "ignored"
+    log_event(logger, "payment.checked_at_provider", provider=provider, event_id=event.event_id, why=why)
+    outcome = await settle(ctx, provider, answer, from_query=True)
+    if remember:
+        # After the answer: a provider whose answer carries the event's own id (Nagad, bKash) has
+        # just stored it, and this is then a no-op.
+        await _remember(ctx, provider, event, payment["_id"], f"checked at the provider: {why}")
+    return outcome
 
 
 async def _payment_for(ctx: PaymentContext, provider: str, event: ProviderEvent) -> Document | None:
@@ -98,65 +189,6 @@ async def _payment_for(ctx: PaymentContext, provider: str, event: ProviderEvent)
         if candidate is not None and candidate["provider"] == provider:
             payment = candidate
     return payment
-
-
-def _mismatch(payment: Document, event: ProviderEvent) -> str | None:
-    if event.reference is not None and event.reference != str(payment["_id"]):
-        return "reference"
-    wrong_money = event.amount != payment["amount"] or (event.currency or "").upper() != payment["currency"]
-    if event.kind.startswith("payment_") and event.amount is not None and wrong_money:
-        return "amount"
-    return None
-
-
-async def _succeed(
-    ctx: PaymentContext, payment: Document, event: ProviderEvent, session: AsyncClientSession
-) -> bool:
-    """Payment succeeded; order paid. True when the order could not be paid (the money goes back)."""
-    now = utcnow()
-    moved = await repository.move(
-        ctx.db,
-        payment["_id"],
-        ["pending", "failed"],
-        {"status": "succeeded", "captured_at": now, "updated_at": now},
-        {"status": "succeeded", "at": now, "source": f"event:{event.event_id}"},
-        session,
-    )
-    if moved is None:
-        return False  # already succeeded (another event for the same money), or refunded since
-    paid = await ctx.db.orders.find_one_and_update(
-        {"_id": payment["order_id"], "status": PAYABLE_ORDER},
-        {
-            "$set": {"status": "paid", "updated_at": now, "payment_id": payment["_id"]},
-            "$push": {
-                "history": {"status": "paid", "at": now, "by": f"payment:{payment['_id']}", "reason": None}
-            },
-        },
-        session=session,
-    )
-    if paid is None:
-        # Recorded with the success itself, so the refund happens even if this process dies now.
-        retry_at = now + ctx.settings.reconcile_backoff(0, ctx.settings.reconcile_every_seconds)
-        await refund_repository.mark_auto_refund_due(ctx.db, payment["_id"], now, retry_at, session)
-    await repository.insert_outbox(ctx.db, _outbox("PaymentSucceeded", moved, now), session)
-    return paid is None
-
-
-async def _fail(
-    ctx: PaymentContext, payment: Document, event: ProviderEvent, session: AsyncClientSession
-) -> None:
-    now = utcnow()
-    # Only a pending payment can fail: a late failure never undoes a success.
-    moved = await repository.move(
-        ctx.db,
-        payment["_id"],
-        ["pending"],
-        {"status": "failed", "failure_reason": "declined", "updated_at": now},
-        {"status": "failed", "at": now, "source": f"event:{event.event_id}"},
-        session,
-    )
-    if moved is not None:
-        await repository.insert_outbox(ctx.db, _outbox("PaymentFailed", moved, now), session)
 
 
 async def _remember(
@@ -176,17 +208,4 @@ def _inbox_entry(
         "payment_id": payment_id,
         "disposition": disposition,
         "received_at": utcnow(),
-    }
-
-
-def _outbox(kind: str, payment: Document, now: object) -> Document:
-    return {
-        "_id": ObjectId(),
-        "type": kind,
-        "payment_id": payment["_id"],
-        "order_id": payment["order_id"],
-        "amount": payment["amount"],
-        "currency": payment["currency"],
-        "created_at": now,
-        "published_at": None,
     }

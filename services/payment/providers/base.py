@@ -4,6 +4,9 @@ Provider calls happen outside any database transaction, each with the provider's
 key, so a retried call never charges or refunds twice. What a provider tells us (a webhook, a
 callback it verified, an answer to a query) becomes a `ProviderEvent`, which settlement applies
 exactly once.
+
+Amounts cross this interface in our ISO 4217 minor units: each provider converts to its own unit
+and back through `shared.currencies`, exactly or not at all.
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 EventKind = Literal[
-    "payment_succeeded", "payment_failed", "payment_pending", "refund_succeeded", "refund_failed"
+    "payment_succeeded",
+    "payment_failed",
+    "payment_pending",
+    "payment_cancelled",  # withdrawn at the provider: no money can move any more
+    "refund_succeeded",
+    "refund_failed",
 ]
 RefundState = Literal["pending", "succeeded", "failed"]
 
@@ -54,10 +62,14 @@ class ProviderEvent:
     event_id: str  # unique per provider: the key of the inbox
     kind: EventKind
     provider_payment_id: str
-    amount: int | None = None
+    amount: int | None = None  # in our minor units of `currency`
     currency: str | None = None
     reference: str | None = None  # our payment id, as the provider echoes it
     provider_refund_id: str | None = None
+    refund_reference: str | None = None  # our refund id, as the provider echoes it (its metadata)
+    # The provider reported an amount that is no whole number of our minor units (or in a currency
+    # we cannot count): what it said, for the record; `amount` is then None.
+    amount_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,12 @@ class PaymentProvider(Protocol):
 
     async def query_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
         """The payment's state now, as an event (kind payment_pending when nothing is final)."""
+        ...
+
+    async def cancel_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        """Withdraw a payment whose order closed: a payment_cancelled event when no money can move any
+        more; else what the provider says now (succeeded: captured meanwhile; pending: it cannot
+        withdraw, and a late payment will be refunded)."""
         ...
 
     async def refund(self, request: RefundRequest) -> RefundResult: ...

@@ -1,6 +1,6 @@
 """bKash Tokenized Checkout: v1.2.0-beta for payments, v2 "tokenized-checkout" for refunds.
 
-Protocol (docs/PROVIDERS.md §2): grant a token with the merchant's username/password headers and
+Protocol (bKash's tokenized checkout API): grant a token with the merchant's username/password headers and
 app key/secret body; every other call sends `Authorization: <id_token>` and `X-APP-Key`. Create
 answers a `bkashURL` for the shopper; bKash sends the browser back to our callback with
 `?paymentID=…&status=success|failure|cancel`; only then does our **execute** move the money.
@@ -18,7 +18,7 @@ Decisions:
   executed again, so duplicate redirects execute once; across replicas bKash's own one-shot rule
   (a second execute answers 2062/2117) plus the stable event id keep the effect single. Whenever
   execute does not clearly answer "Completed" (timeout, empty body, 5xx, 2062/2117, any error) we
-  ask `payment/status` instead (§2.4.5).
+  ask `payment/status` instead.
 * **One event id per bKash transaction**: `trx:<trxID>` from execute, the callback's status query
   and reconciliation alike, so whichever reports first settles and the others are duplicates.
   Terminal failures are `status:<paymentID>:<transactionStatus>`.
@@ -54,7 +54,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -77,6 +76,7 @@ from services.payment.providers.base import (
     RefundState,
 )
 from services.payment.settings import PaymentSettings
+from shared.currencies import Unrepresentable, from_decimal, to_decimal
 from shared.db import Database, Document
 from shared.logging import log_event
 
@@ -122,21 +122,19 @@ class _Token:
 
 
 def to_bdt(minor: int) -> str:
-    """Poisha to bKash's decimal string: 123450 -> "1234.50"."""
-    if minor < 0:
-        raise BkashError("A negative amount cannot be sent to bKash.")
-    return f"{minor // 100}.{minor % 100:02d}"
+    """Poisha to bKash's decimal string: 123450 -> "1234.50" (positive amounts only)."""
+    try:
+        return to_decimal(NAME, CURRENCY, minor)
+    except Unrepresentable as error:
+        raise BkashError(f"bKash cannot take this amount: {error.rule}") from error
 
 
 def from_bdt(value: object) -> int:
     """bKash's decimal string ("100", "600.00") to poisha; anything else is refused, never rounded."""
     try:
-        amount = Decimal(str(value).strip()) * 100
-    except InvalidOperation as error:
-        raise BkashError(f"bKash sent an amount that is not a number: {str(value)[:20]!r}") from error
-    if not amount.is_finite() or amount != amount.to_integral_value() or amount < 0:
-        raise BkashError(f"bKash sent an amount we cannot book exactly: {str(value)[:20]!r}")
-    return int(amount)
+        return from_decimal(NAME, CURRENCY, value)
+    except Unrepresentable as error:
+        raise BkashError(f"bKash sent an amount we cannot book exactly: {error.rule}") from error
 
 
 def _text(data: Document, *names: str) -> str | None:
@@ -238,6 +236,19 @@ class BkashProvider:
             f"{self.base_url}/{STATUS}", {"paymentID": provider_payment_id}, retries=self.max_retries
         )
         return payment_event(data, provider_payment_id)
+
+    async def cancel_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        """bKash has no cancel, but moves money only when we execute, and we execute only a pending
+        payment: unless bKash says it completed, the payment is withdrawn by our word alone."""
+        event = await self.query_payment(provider_payment_id, payment_id)
+        if event.kind in ("payment_succeeded", "payment_failed"):
+            return event
+        return ProviderEvent(
+            event_id=f"cancel:{provider_payment_id}",
+            kind="payment_cancelled",
+            provider_payment_id=provider_payment_id,
+            reference=payment_id,
+        )
 
     async def execute(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
         """Execute once (the call that moves the money); unless it clearly completed, ask the status."""

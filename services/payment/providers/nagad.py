@@ -1,6 +1,6 @@
 """Nagad merchant checkout (API "v-0.2.0", RSA flow): initialize → complete → browser callback → verify.
 
-Protocol (see the provider notes, PROVIDERS.md §3):
+Protocol (Nagad's online payment API integration guide and its official samples):
 
 * Requests carry `sensitiveData` = base64(RSA PKCS#1 v1.5 encryption of a compact JSON string with
   Nagad's public key) and `signature` = base64(RSASSA-PKCS1-v1_5 SHA-256 over the *same* JSON bytes
@@ -31,7 +31,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -58,6 +57,7 @@ from services.payment.providers.base import (
     RefundState,
 )
 from services.payment.settings import PaymentSettings
+from shared.currencies import Unrepresentable, from_decimal, to_decimal
 from shared.db import Database, Document
 from shared.logging import log_event
 
@@ -175,19 +175,19 @@ class Envelope:
 
 # --- Money, time and identifiers -----------------------------------------------------------------
 def to_taka(minor: int) -> str:
-    """5055 poisha -> "50.55" (Nagad's decimal string in BDT)."""
-    return f"{minor // 100}.{minor % 100:02d}"
+    """5055 poisha -> "50.55" (Nagad's decimal string in BDT; positive amounts only)."""
+    try:
+        return to_decimal("nagad", "BDT", minor)
+    except Unrepresentable as error:
+        raise ProviderError(f"Nagad cannot take this amount: {error.rule}") from error
 
 
 def from_taka(value: object) -> int:
     """Nagad's decimal taka ("50.55", "5") in poisha; anything not a whole number of poisha is refused."""
     try:
-        amount = Decimal(str(value)) * 100
-    except InvalidOperation as error:
-        raise InvalidNotification(f"Nagad amount {value!r} is not a number") from error
-    if not amount.is_finite() or amount != amount.to_integral_value() or amount < 0:
-        raise InvalidNotification(f"Nagad amount {value!r} is not a whole number of poisha")
-    return int(amount)
+        return from_decimal("nagad", "BDT", value)
+    except Unrepresentable as error:
+        raise InvalidNotification(f"Nagad amount {str(value)[:20]!r}: {error.rule}") from error
 
 
 def _poisha_or_none(value: object) -> int | None:
@@ -370,6 +370,11 @@ class NagadProvider:
         except InvalidNotification as error:
             # Reconciliation stops on nothing but ProviderError: an answer we refuse is one.
             raise ProviderError(str(error)) from error
+
+    async def cancel_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        """Nagad has no way to withdraw a payment page: the shopper can still pay, and a late payment
+        is refunded. What verify says now is all there is."""
+        return await self.query_payment(provider_payment_id, payment_id)
 
     # Refunds ----------------------------------------------------------------------------------
     async def refund(self, request: RefundRequest) -> RefundResult:

@@ -90,6 +90,11 @@ class SandboxProvider:
             reference=entry["payment_id"],
         )
 
+    async def cancel_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        """The sandbox's "payment page" cannot be withdrawn (as Nagad's): the shopper may still pay
+        late, and the late payment is refunded. Only its current state is reported."""
+        return await self.query_payment(provider_payment_id, payment_id)
+
     async def refund(self, request: RefundRequest) -> RefundResult:
         refund_id = _derived_id("sbx_re_", request.idempotency_key)
         await self.db.sandbox_ledger.update_one(

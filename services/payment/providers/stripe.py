@@ -6,6 +6,11 @@ replays the first answer for a repeated key. Webhooks are verified on their raw 
 (`Stripe-Signature`: HMAC-SHA256 of `{t}.{body}` under the endpoint secret, any of several `v1`
 signatures, refused when older than the tolerance) before anything is parsed; then each event
 becomes a `ProviderEvent` that settlement applies exactly once, keyed by Stripe's event id.
+
+Amounts go to Stripe in its unit and come back in ours (`shared.currencies`: zero-decimal,
+three-decimal and ISK rules), in payments, refunds, queries and webhooks alike. A PaymentIntent whose
+order closed is cancelled (`cancel_payment`); refunds carry our refund id in their metadata, which
+is how their webhooks are matched.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from services.payment.providers.base import (
     RefundState,
 )
 from services.payment.settings import PaymentSettings
+from shared.currencies import Unrepresentable, from_provider, to_provider
 from shared.db import Database
 from shared.errors import BadRequest
 from shared.logging import log_event
@@ -43,7 +49,7 @@ T = TypeVar("T")
 
 SUCCEEDED = "succeeded"
 REFUND_STATES: dict[str, RefundState] = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}
-PAYMENT_FAILED_EVENTS = frozenset({"payment_intent.payment_failed", "payment_intent.canceled"})
+NAME = "stripe"
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 # How many refunds of one PaymentIntent a reconciliation looks through to find ours.
 REFUND_LIST_LIMIT = 100
@@ -89,6 +95,24 @@ def _metadata(metadata: stripe.StripeObject | None, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def to_stripe(currency: str, amount: int) -> int:
+    """Our minor units in Stripe's unit; checked before anything is created, so a refusal here is a bug."""
+    try:
+        return to_provider(NAME, currency, amount)
+    except Unrepresentable as error:
+        raise ProviderError(f"Stripe cannot take this amount: {error.rule}") from error
+
+
+def ours(currency: str | None, amount: int | None) -> tuple[int | None, str | None, str | None]:
+    """A Stripe amount as (our minor units, our currency code, what did not convert)."""
+    if currency is None or amount is None:
+        return None, currency.upper() if currency else None, None
+    try:
+        return from_provider(NAME, currency, amount), currency.upper(), None
+    except Unrepresentable as error:
+        return None, currency.upper(), f"{amount} {currency}: {error.rule}"[:200]
+
+
 def refund_state(status: str | None) -> RefundState:
     """`pending` and `requires_action` are not final yet; `canceled` gives the money back to no one."""
     return REFUND_STATES.get(status or "", "pending")
@@ -99,7 +123,9 @@ def payment_kind(status: str, failed_attempt: bool) -> EventKind:
     may try another card); only `last_payment_error` tells that apart from "nothing tried yet"."""
     if status == SUCCEEDED:
         return "payment_succeeded"
-    if status == "canceled" or (status == "requires_payment_method" and failed_attempt):
+    if status == "canceled":
+        return "payment_cancelled"
+    if status == "requires_payment_method" and failed_attempt:
         return "payment_failed"
     return "payment_pending"
 
@@ -123,10 +149,11 @@ class StripeProvider:
 
     async def create_payment(self, request: PaymentRequest) -> CreatedPayment:
         currency = request.currency.lower()
+        amount = to_stripe(request.currency, request.amount)
         intent = await _call(
             self._client.v1.payment_intents.create_async(
                 {
-                    "amount": request.amount,
+                    "amount": amount,
                     "currency": currency,
                     "automatic_payment_methods": {"enabled": True},
                     "metadata": {"payment_id": request.payment_id, "order_id": request.order_id},
@@ -135,28 +162,51 @@ class StripeProvider:
             )
         )
         # A replayed key answers with the first request's PaymentIntent: make sure it is this one.
-        if intent.amount != request.amount or intent.currency != currency or not intent.client_secret:
+        if intent.amount != amount or intent.currency != currency or not intent.client_secret:
             raise ProviderError("Stripe answered with a PaymentIntent that does not match the request")
         return CreatedPayment(provider_payment_id=intent.id, client_secret=intent.client_secret)
 
     async def query_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
         intent = await _call(self._client.v1.payment_intents.retrieve_async(provider_payment_id))
+        return self._intent_event(f"query:{intent.id}:{intent.status}", intent)
+
+    def _intent_event(self, event_id: str, intent: stripe.PaymentIntent) -> ProviderEvent:
         succeeded = intent.status == SUCCEEDED
+        # What was captured: for a success, `amount_received` only (missing: the event is incomplete).
+        reported = (intent.amount_received or None) if succeeded else intent.amount
+        amount, currency, error = ours(intent.currency, reported)
         return ProviderEvent(
-            event_id=f"query:{intent.id}:{intent.status}",
+            event_id=event_id,
             kind=payment_kind(intent.status, intent.last_payment_error is not None),
             provider_payment_id=intent.id,
-            amount=intent.amount_received if succeeded and intent.amount_received else intent.amount,
-            currency=intent.currency,
+            amount=amount,
+            currency=currency,
             reference=_metadata(intent.metadata, "payment_id"),
+            amount_error=error,
         )
+
+    async def cancel_payment(self, provider_payment_id: str, payment_id: str) -> ProviderEvent:
+        try:
+            intent = await _call(
+                self._client.v1.payment_intents.cancel_async(
+                    provider_payment_id,
+                    {"cancellation_reason": "abandoned"},
+                    {"idempotency_key": f"cancel-{payment_id}"},
+                )
+            )
+        except ProviderError as error:
+            if error.retryable:
+                raise
+            # Succeeded (or cancelled) meanwhile: Stripe refuses the cancel; its current state says.
+            return await self.query_payment(provider_payment_id, payment_id)
+        return self._intent_event(f"query:{intent.id}:{intent.status}", intent)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         refund = await _call(
             self._client.v1.refunds.create_async(
                 {
                     "payment_intent": request.provider_payment_id,
-                    "amount": request.amount,
+                    "amount": to_stripe(request.currency, request.amount),
                     "reason": "requested_by_customer",
                     "metadata": {"refund_id": request.refund_id},
                 },
@@ -227,8 +277,10 @@ def events_of(event: object) -> list[ProviderEvent]:
         raise UnreadableEvent("the event lacks id, type or data.object")
     if event_type == "payment_intent.succeeded":
         return _payment_events(event_id, "payment_succeeded", obj)
-    if event_type in PAYMENT_FAILED_EVENTS:
+    if event_type == "payment_intent.payment_failed":
         return _payment_events(event_id, "payment_failed", obj)
+    if event_type == "payment_intent.canceled":
+        return _payment_events(event_id, "payment_cancelled", obj)
     if event_type in REFUND_EVENTS:
         return _refund_events(event_id, obj, failed=event_type == "refund.failed")
     if event_type == "charge.refunded":
@@ -249,17 +301,20 @@ def _payment_events(event_id: str, kind: EventKind, intent: Mapping[str, Any]) -
     intent_id = _text(intent, "id")
     if intent_id is None:
         raise UnreadableEvent("the PaymentIntent has no id")
-    amount = _number(intent, "amount")
+    reported = _number(intent, "amount")
     if kind == "payment_succeeded":
-        amount = _number(intent, "amount_received") or amount
+        # What was captured; an event without it is incomplete (settlement asks Stripe then).
+        reported = _number(intent, "amount_received")
+    amount, currency, error = ours(_text(intent, "currency"), reported)
     return [
         ProviderEvent(
             event_id=event_id,
             kind=kind,
             provider_payment_id=intent_id,
             amount=amount,
-            currency=_text(intent, "currency"),
+            currency=currency,
             reference=_text(_mapping(intent, "metadata"), "payment_id"),
+            amount_error=error,
         )
     ]
 
@@ -269,14 +324,18 @@ def _refund_events(event_id: str, refund: Mapping[str, Any], *, failed: bool) ->
     refund_id, intent_id = _text(refund, "id"), _text(refund, "payment_intent")
     if state == "pending" or refund_id is None or intent_id is None:
         return []  # nothing final yet, or not a refund of a PaymentIntent (none of ours)
+    amount, currency, error = ours(_text(refund, "currency"), _number(refund, "amount"))
     return [
         ProviderEvent(
             event_id=event_id,
             kind="refund_succeeded" if state == "succeeded" else "refund_failed",
             provider_payment_id=intent_id,
-            amount=_number(refund, "amount"),
-            currency=_text(refund, "currency"),
+            amount=amount,
+            currency=currency,
             provider_refund_id=refund_id,
+            # Ours when we started it (we send our refund id); a dashboard refund has none.
+            refund_reference=_text(_mapping(refund, "metadata"), "refund_id"),
+            amount_error=error,
         )
     ]
 

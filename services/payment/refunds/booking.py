@@ -1,7 +1,13 @@
 """Booking a refund's outcome exactly once, whoever reports it first: the provider's synchronous
 answer, its webhook, or reconciliation. One transaction records the refund, releases the holds,
-counts the money refunded on the payment (and its order, when the refund affects it) and, last,
-returns the units to stock."""
+counts the money refunded on the payment (and moves its order's money status, when the refund
+affects the order) and, last, returns the units to stock.
+
+A provider's refund event is matched by identity, never by amount: by the provider's refund id once
+we know it, else by our refund id, which we send in the provider's metadata and it echoes back. A
+refund event that is neither is a refund the shop did not start (made in the provider's dashboard):
+it is recorded as an external refund (external.py).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.payments import capture
 from services.payment.payments import repository as payments
 from services.payment.providers.base import ProviderEvent
-from services.payment.refunds import repository
+from services.payment.refunds import external, repository
+from services.payment.refunds.effects import book_money, refund_outbox
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
 from shared.logging import log_event
@@ -43,22 +51,11 @@ async def finish_in(
     )
     assert payment is not None
     if done["affects_order"]:
-        status = payment["status"] if succeeded else None
-        await repository.book_on_order(
-            ctx.db, done["order_id"], done["items"], status, f"refund:{refund_id}", now, succeeded, session
-        )
+        await repository.book_on_lines(ctx.db, done["order_id"], done["items"], succeeded, session)
+        if succeeded:
+            await book_money(ctx, payment, f"refund:{refund_id}", session)
     await payments.insert_outbox(
-        ctx.db,
-        {
-            "_id": ObjectId(),
-            "type": "RefundIssued" if succeeded else "RefundFailed",
-            "refund_id": refund_id,
-            "payment_id": done["payment_id"],
-            "amount": done["amount"],
-            "created_at": now,
-            "published_at": None,
-        },
-        session,
+        ctx.db, refund_outbox(done, "RefundIssued" if succeeded else "RefundFailed"), session
     )
     if succeeded and payment["status"] == "refunded":
         await repository.clear_auto_refund(ctx.db, payment["_id"], session)
@@ -69,27 +66,52 @@ async def finish_in(
     log_event(logger, "refund.succeeded" if succeeded else "refund.failed", level, refund_id=str(refund_id))
 
 
-async def apply_provider_outcome(
+async def _ours(
     ctx: PaymentContext, payment: Document, event: ProviderEvent, session: AsyncClientSession
-) -> None:
-    """A refund webhook, inside settlement's transaction: book it if it is one of ours and still pending."""
-    refund = None
+) -> Document | None:
+    """Our refund this event is about: by the provider's refund id, else by our id in its metadata."""
     if event.provider_refund_id:
-        refund = await repository.find_by_provider_refund(ctx.db, payment["_id"], event.provider_refund_id)
-    if refund is None:
-        # The webhook can arrive before the synchronous answer recorded the provider's refund id: only
-        # a refund with no provider id yet can be it (not one a dashboard refund happens to equal).
-        pending = await repository.pending_for_payment(ctx.db, payment["_id"], session)
-        refund = next(
-            (c for c in pending if c["amount"] == event.amount and c.get("provider_refund_id") is None), None
+        known = await repository.find_by_provider_refund(
+            ctx.db, payment["_id"], event.provider_refund_id, session
         )
+        if known is not None:
+            return known
+    if not event.refund_reference or not ObjectId.is_valid(event.refund_reference):
+        return None
+    refund = await repository.find_refund(ctx.db, ObjectId(event.refund_reference), session)
+    if refund is None or refund["payment_id"] != payment["_id"]:
+        return None
+    bound = refund.get("provider_refund_id")
+    if event.provider_refund_id and bound is None:
+        # The webhook beat the synchronous answer: now we know the provider's id for it.
+        await repository.bind_provider_refund(ctx.db, refund["_id"], event.provider_refund_id, session)
+    return refund
+
+
+async def apply_provider_outcome(
+    ctx: PaymentContext,
+    provider: str,
+    payment: Document,
+    event: ProviderEvent,
+    session: AsyncClientSession,
+    alerts: list[capture.Alert],
+) -> None:
+    """A refund webhook, inside settlement's transaction: book it once, whoever started it.
+    Whatever needs a person is added to `alerts`, raised once the transaction committed."""
+    refund = await _ours(ctx, payment, event, session)
     if refund is None:
+        await external.record(ctx, provider, payment, event, session, alerts)
+        return
+    bound = refund.get("provider_refund_id")
+    if bound is not None and event.provider_refund_id not in (None, bound):
+        # Our id on another provider refund: someone reused our metadata. Nothing is booked.
+        await payments.flag(ctx.db, payment["_id"], "refund_id_mismatch", session)
+        alerts.append(capture.Alert("refund_id_mismatch", {"refund_id": str(refund["_id"])}))
         return
     if refund["status"] == "succeeded" and event.kind == "refund_failed":
         # The provider took back a refund it had confirmed: the money did not go back. People decide.
-        await repository.flag_for_attention(
-            ctx.db, refund["_id"], payment["_id"], "refund_failed_after_success", session
-        )
-        log_event(logger, "refund.failed_after_success", logging.WARNING, refund_id=str(refund["_id"]))
+        await repository.flag_refund(ctx.db, refund["_id"], "refund_failed_after_success", session)
+        await payments.flag(ctx.db, payment["_id"], "refund_failed_after_success", session)
+        alerts.append(capture.Alert("refund_failed_after_success", {"refund_id": str(refund["_id"])}))
         return
     await finish_in(ctx, refund["_id"], event.kind == "refund_succeeded", session)

@@ -9,10 +9,21 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.db import Database, Document
+from shared.order_states import REFUNDABLE_MONEY, SOLD, MoneyStatus, migration_set, transition_pipeline
 
 REFUNDABLE_PAYMENT = ["succeeded", "partially_refunded"]
-# Order states in which money can still be given back (and units returned).
-REFUNDABLE_ORDER = ["paid", "shipped", "delivered", "partially_refunded"]
+# What a payment captured: the provider's own figure, which differs from `amount` only for a capture
+# that did not match (payments stored before it was recorded captured their `amount`).
+CAPTURED: Document = {"$ifNull": ["$captured_amount", "$amount"]}
+
+
+def captured(payment: Document) -> int:
+    amount = payment.get("captured_amount")
+    return int(payment["amount"] if amount is None else amount)
+
+
+def captured_currency(payment: Document) -> str:
+    return str(payment.get("captured_currency") or payment["currency"])
 
 
 async def reserve_amount(
@@ -23,7 +34,7 @@ async def reserve_amount(
         {
             "_id": payment_id,
             "status": {"$in": REFUNDABLE_PAYMENT},
-            "$expr": {"$lte": [{"$add": ["$refunded_amount", "$refund_pending_amount", amount]}, "$amount"]},
+            "$expr": {"$lte": [{"$add": ["$refunded_amount", "$refund_pending_amount", amount]}, CAPTURED]},
         },
         {"$inc": {"refund_pending_amount": amount}},
         session=session,
@@ -58,9 +69,22 @@ async def find_by_key(db: Database, payment_id: ObjectId, key: str) -> Document 
 
 
 async def find_by_provider_refund(
-    db: Database, payment_id: ObjectId, provider_refund_id: str
+    db: Database, payment_id: ObjectId, provider_refund_id: str, session: AsyncClientSession | None = None
 ) -> Document | None:
-    return await db.refunds.find_one({"payment_id": payment_id, "provider_refund_id": provider_refund_id})
+    return await db.refunds.find_one(
+        {"payment_id": payment_id, "provider_refund_id": provider_refund_id}, session=session
+    )
+
+
+async def bind_provider_refund(
+    db: Database, refund_id: ObjectId, provider_refund_id: str, session: AsyncClientSession
+) -> None:
+    """The provider's refund id, learnt from its webhook before its synchronous answer arrived."""
+    await db.refunds.update_one(
+        {"_id": refund_id, "provider_refund_id": None},
+        {"$set": {"provider_refund_id": provider_refund_id}},
+        session=session,
+    )
 
 
 async def pending_for_payment(
@@ -96,20 +120,23 @@ async def book_on_payment(
     succeeded: bool,
     now: datetime,
     session: AsyncClientSession,
+    *,
+    held: bool = True,
 ) -> Document | None:
-    """Release the hold; on success count it refunded, derive the payment's status and record it."""
+    """Release the hold (`held`: a refund we reserved; not one made at the provider); on success count
+    it refunded, derive the payment's status and record it."""
     refunded = amount if succeeded else 0
     pipeline: list[Document] = [
         {
             "$set": {
-                "refund_pending_amount": {"$subtract": ["$refund_pending_amount", amount]},
+                "refund_pending_amount": {"$subtract": ["$refund_pending_amount", amount if held else 0]},
                 "refunded_amount": {"$add": ["$refunded_amount", refunded]},
                 "updated_at": now,
             }
         }
     ]
     if succeeded:
-        fully = {"$gte": ["$refunded_amount", "$amount"]}
+        fully = {"$gte": ["$refunded_amount", CAPTURED]}
         pipeline.append({"$set": {"status": {"$cond": [fully, "refunded", "partially_refunded"]}}})
     booked = await db.payments.find_one_and_update(
         {"_id": payment_id}, pipeline, session=session, return_document=ReturnDocument.AFTER
@@ -120,17 +147,14 @@ async def book_on_payment(
     return booked
 
 
-async def book_on_order(
+async def book_on_lines(
     db: Database,
     order_id: ObjectId,
     lines: list[Document],
-    new_status: str | None,
-    actor: str,
-    now: datetime,
     succeeded: bool,
     session: AsyncClientSession,
 ) -> None:
-    """Release line holds; on success count the units returned and move the order's status."""
+    """Release line holds; on success count the units returned."""
     for line in lines:
         returned = line["quantity"] if succeeded else 0
         await db.orders.update_one(
@@ -144,15 +168,34 @@ async def book_on_order(
             array_filters=[{"line.product_id": line["product_id"]}],
             session=session,
         )
-    if succeeded and new_status is not None:
-        await db.orders.update_one(
-            {"_id": order_id, "status": {"$in": REFUNDABLE_ORDER}},
-            {
-                "$set": {"status": new_status, "updated_at": now},
-                "$push": {"history": {"status": new_status, "at": now, "by": actor, "reason": "refund"}},
-            },
-            session=session,
-        )
+
+
+async def book_money_on_order(
+    db: Database,
+    order_id: ObjectId,
+    payment_id: ObjectId,
+    money: MoneyStatus,
+    actor: str,
+    now: datetime,
+    session: AsyncClientSession,
+) -> None:
+    """Move the order's money status (never its fulfilment) while this payment holds its sale."""
+    order = await db.orders.find_one({"_id": order_id}, session=session)
+    if order is None:
+        return
+    legacy = migration_set(order)
+    if legacy is not None:  # stored before the two statuses: give it them first, in this transaction
+        await db.orders.update_one({"_id": order_id}, {"$set": legacy}, session=session)
+    await db.orders.update_one(
+        {
+            "_id": order_id,
+            "payment_id": payment_id,
+            "fulfilment_status": {"$in": [state.value for state in SOLD]},
+            "money_status": {"$in": [state.value for state in REFUNDABLE_MONEY]},
+        },
+        transition_pipeline({"money_status": money.value}, now, actor, "refund"),
+        session=session,
+    )
 
 
 async def return_units(
@@ -174,14 +217,7 @@ async def mark_auto_refund_due(
     and retried by reconciliation from `retry_at` on (settlement tries at once itself)."""
     await db.payments.update_one(
         {"_id": payment_id, "auto_refund_due_since": None},
-        {
-            "$set": {
-                "auto_refund_due_since": now,
-                "auto_refund_next_at": retry_at,
-                "auto_refund_failures": 0,
-                "attention": "order_not_payable",
-            }
-        },
+        {"$set": {"auto_refund_due_since": now, "auto_refund_next_at": retry_at, "auto_refund_failures": 0}},
         session=session,
     )
 
@@ -214,8 +250,10 @@ async def count_auto_refunds_due_since(db: Database, before: datetime) -> int:
     return await db.payments.count_documents({"auto_refund_due_since": {"$lte": before}})
 
 
-async def flag_for_attention(
-    db: Database, refund_id: ObjectId, payment_id: ObjectId, reason: str, session: AsyncClientSession
-) -> None:
+async def flag_refund(db: Database, refund_id: ObjectId, reason: str, session: AsyncClientSession) -> None:
     await db.refunds.update_one({"_id": refund_id}, {"$set": {"attention": reason}}, session=session)
-    await db.payments.update_one({"_id": payment_id}, {"$set": {"attention": reason}}, session=session)
+
+
+async def list_for_payment(db: Database, payment_id: ObjectId, limit: int) -> list[Document]:
+    """A payment's refunds, oldest first (ours and those made at the provider)."""
+    return await db.refunds.find({"payment_id": payment_id}).sort("created_at", 1).limit(limit).to_list()

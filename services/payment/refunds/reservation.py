@@ -1,10 +1,12 @@
 """Reserving a refund: one transaction decides it against the payment and the order as they are now.
 
 Money: the amount is held against the payment (refunded + held + amount <= captured, a guarded
-update), so concurrent refunds, manual or automatic, never give back more than was captured.
+update), so concurrent refunds, manual or automatic, never give back more than was captured. What
+was captured is the provider's figure (in the currency it captured), and an amount the provider
+cannot represent (Stripe's three-decimal rule, say) is refused before anything is held.
 
 Stock: units can go back only while the order still holds them as sold, that is while this payment
-is the one that paid the order and the order is paid, shipped, delivered or partly refunded. An
+is the one that paid the order and the order's fulfilment is paid, shipped or delivered. An
 order that was cancelled or expired returned its units when it closed; a payment that arrived for
 it afterwards (or a second payment for an order another payment had paid) gives back money, never
 stock, and never moves the order's status. Units held by pending refunds count as returned.
@@ -23,11 +25,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
 from services.payment.payments import repository as payments
+from services.payment.payments.units import require_representable
 from services.payment.refunds import repository
 from services.payment.refunds.errors import PaymentNotRefundable, RefundExceedsRefundable, RestockExceedsSold
 from shared.clock import utcnow
 from shared.db import Document, with_transaction
 from shared.ids import unguessable_object_id
+from shared.order_states import SOLD, split_of
 
 SYSTEM = "system:settlement"
 
@@ -49,7 +53,8 @@ class RefundAsk:
 
 
 def automatic_ask() -> RefundAsk:
-    return RefundAsk(None, [], "order closed before the payment completed", None, "auto", SYSTEM)
+    reason = "the order could not take this payment (closed, paid otherwise, or not the amount asked)"
+    return RefundAsk(None, [], reason, None, "auto", SYSTEM)
 
 
 async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> Document | None:
@@ -74,11 +79,13 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
         if ask.lines:
             _check_restockable(order if holds_sale else None, ask.lines)
         amount = _amount(ask, order, left)
+        currency = repository.captured_currency(payment)
         if amount < 1 or amount > left:
             raise RefundExceedsRefundable(
                 f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
-                refundable={"amount": left, "currency": payment["currency"]},
+                refundable={"amount": left, "currency": currency},
             )
+        require_representable(payment["provider"], currency, amount, "a refund")
         refund = _new_refund(payment, amount, ask, affects_order=holds_sale and not ask.automatic)
         await repository.insert_refund(ctx.db, refund, session)
         for line in ask.lines:
@@ -89,7 +96,7 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
         if await repository.reserve_amount(ctx.db, payment_id, amount, session) is None:
             raise RefundExceedsRefundable(
                 f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
-                refundable={"amount": left, "currency": payment["currency"]},
+                refundable={"amount": left, "currency": currency},
             )
         return refund
 
@@ -97,18 +104,17 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
 
 
 def _refundable(payment: Document) -> int:
+    """What was captured (the provider's figure) and is neither refunded nor being refunded."""
     return int(
-        payment["amount"] - payment.get("refunded_amount", 0) - payment.get("refund_pending_amount", 0)
+        repository.captured(payment)
+        - payment.get("refunded_amount", 0)
+        - payment.get("refund_pending_amount", 0)
     )
 
 
 def _holds_sale(order: Document | None, payment: Document) -> bool:
     """Whether the order's units are sold through this payment and not given back by a closing."""
-    return (
-        order is not None
-        and order.get("payment_id") == payment["_id"]
-        and order["status"] in repository.REFUNDABLE_ORDER
-    )
+    return order is not None and order.get("payment_id") == payment["_id"] and split_of(order)[0] in SOLD
 
 
 def _amount(ask: RefundAsk, order: Document | None, left: int) -> int:
@@ -158,7 +164,7 @@ def _new_refund(payment: Document, amount: int, ask: RefundAsk, *, affects_order
         "payment_id": payment["_id"],
         "order_id": payment["order_id"],
         "amount": amount,
-        "currency": payment["currency"],
+        "currency": repository.captured_currency(payment),  # what the provider holds
         "items": ask.lines,
         "reason": ask.reason,
         "status": "pending",

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.ids import OBJECT_ID_PATTERN
-from shared.money import MAX_AMOUNT, Money
+from shared.money import MAX_AMOUNT, MoneyOut
 
 
 class RestockLine(BaseModel):
@@ -39,8 +39,17 @@ class Refund(BaseModel):
     payment_id: str
     order_id: str
     status: Literal["pending", "succeeded", "failed"]
-    amount: Money
+    amount: MoneyOut = Field(description="In the currency the provider captured.")
     items: list[RestockLine]
     reason: str
+    automatic: bool = Field(default=False, description="Started by the shop itself (money it cannot keep).")
+    external: bool = Field(
+        default=False, description="Made at the provider (its dashboard), not by the shop."
+    )
+    attention: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class RefundList(BaseModel):
+    items: list[Refund]

@@ -28,16 +28,18 @@ from services.payment.providers.base import ProviderError, RefundRequest
 from services.payment.refunds import repository
 from services.payment.refunds.booking import finish_refund
 from services.payment.refunds.reservation import RefundAsk, automatic_ask, reserve
-from services.payment.refunds.schemas import CreateRefund, Refund, RestockLine
+from services.payment.refunds.schemas import CreateRefund, Refund, RefundList, RestockLine
 from shared.clock import utcnow
 from shared.db import Document
 from shared.errors import AppError
 from shared.ids import to_object_id
 from shared.logging import log_event
-from shared.money import Money
+from shared.money import MoneyOut
 
 logger = logging.getLogger("payment.refunds")
 AUTO_REFUND_MAX_BACKOFF_SECONDS = 3600.0
+# Refunds of one payment listed at most (each moves money, and a payment's refunds are few).
+MAX_LISTED = 500
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,15 @@ def to_refund(doc: Document) -> Refund:
         payment_id=str(doc["payment_id"]),
         order_id=str(doc["order_id"]),
         status=doc["status"],
-        amount=Money(amount=doc["amount"], currency=doc["currency"]),
+        amount=MoneyOut(amount=doc["amount"], currency=doc["currency"]),
         items=[
             RestockLine(product_id=str(line["product_id"]), quantity=line["quantity"])
             for line in doc["items"]
         ],
         reason=doc["reason"],
+        automatic=bool(doc.get("automatic")),
+        external=bool(doc.get("external")),
+        attention=doc.get("attention"),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
     )
@@ -100,6 +105,15 @@ async def request_refund(
     stored = await repository.find_refund(ctx.db, refund["_id"])
     assert stored is not None
     return Requested(to_refund(stored), replayed=False)
+
+
+async def list_refunds(ctx: PaymentContext, payment_id: str) -> RefundList:
+    """A payment's refunds, ours and those made at the provider, oldest first (admins)."""
+    payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
+    if payment is None:
+        raise PaymentNotFound(f"No payment with id {payment_id}.")
+    docs = await repository.list_for_payment(ctx.db, payment["_id"], MAX_LISTED)
+    return RefundList(items=[to_refund(doc) for doc in docs])
 
 
 def _replay(existing: Document, fingerprint: str) -> Requested:

@@ -173,7 +173,7 @@ def run_backups(args: argparse.Namespace, settings: ShopSettings) -> int:
             "stored_bytes": sum(f.size for f in manifest.files.values()) if manifest else None,
             "encrypted": bool(manifest.encryption) if manifest else None,
         })  # fmt: skip
-    ages = [row["age_hours"] for row in rows if row["age_hours"] is not None]
+    ages = [(now - e.manifest.created_at).total_seconds() / 3600 for e in entries if e.manifest]
     limit = args.max_age_hours
     stale = limit is not None and (not ages or min(ages) > limit)
     if args.json:

@@ -12,14 +12,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
 from devstack.stack import Stack, free_port
 from services.payment.context import PaymentContext
-from shared.db import MongoClient
+from services.payment.providers.stripe import StripeProvider, create
+from shared.db import Database, MongoClient
 from tests.conftest import stack_settings
 from tests.payment.sandbox import context
+from tests.payment.stripe_support import SECRET_KEY, WEBHOOK_PATH, WEBHOOK_SECRET, Fake, provider_settings
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ def fake_server(module: str, *args: str, log_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def provider_stack(main: Stack, root: Path, env: Mapping[str, str]) -> Iterator[ProviderStack]:
+def provider_stack(
+    main: Stack, root: Path, env: Mapping[str, str], *, catalog_env: Mapping[str, str] | None = None
+) -> Iterator[ProviderStack]:
     """A payment service with `env` (e.g. PAYMENT_PROVIDERS=sandbox,stripe and the fake's URL) and
-    a gateway in front of it; auth, catalog and order are the main stack's."""
+    a gateway in front of it; auth and order are the main stack's, and so is the catalog unless
+    `catalog_env` asks for one of its own (other SHOP_CURRENCIES, say)."""
     extra = Stack(stack_settings(root / "data"), log_dir=root / "logs")
     extra.child_env = {**main.child_env, "DATA_DIR": str(main.settings.data_dir)}
     try:
@@ -69,6 +75,9 @@ def provider_stack(main: Stack, root: Path, env: Mapping[str, str]) -> Iterator[
             **{f"{name.upper()}_SERVICE_URL": main.url_of(name) for name in ("auth", "catalog", "order")},
             "PAYMENT_SERVICE_URL": extra.url_of("payment"),
         }
+        if catalog_env is not None:
+            extra.start_app("catalog", env=catalog_env)
+            gateway_env["CATALOG_SERVICE_URL"] = extra.url_of("catalog")
         extra.start_app("gateway", env=gateway_env)
         yield ProviderStack(extra.url_of("payment"), extra.gateway_url, extra)
     finally:
@@ -92,3 +101,74 @@ async def mongo_client(stack: Stack) -> AsyncIterator[MongoClient]:
 def sandbox_context(stack: Stack, mongo_client: MongoClient, database_name: str) -> PaymentContext:
     """A payment service's context in the test process (the sandbox; reconciling after 1 s)."""
     return context(stack, mongo_client, database_name)
+
+
+# --- Stripe: a fake Stripe, and a payment service (with a gateway) that uses it, per test module -----
+
+
+@pytest.fixture(scope="module")
+def fake_url(provider_root: Path) -> Iterator[str]:
+    with fake_server("tests.fakes.stripe_server", log_dir=provider_root / "logs") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def fake_client(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def fake(fake_client: httpx.AsyncClient) -> AsyncIterator[Fake]:
+    controls = Fake(fake_client)
+    defaults = {"payment_webhooks": "send", "refund_webhooks": "send", "refund_status": "succeeded"}
+    await controls.configure(**defaults)
+    yield controls
+    await controls.call("DELETE", "faults")
+    await controls.configure(**defaults)
+
+
+@pytest.fixture(scope="module")
+async def stripe_stack(
+    stack: Stack,
+    provider_root: Path,
+    fake_url: str,
+    fake_client: httpx.AsyncClient,
+    stripe_catalog_env: dict[str, str] | None,
+) -> AsyncIterator[ProviderStack]:
+    env = {
+        "PAYMENT_PROVIDERS": "sandbox,stripe",
+        "STRIPE_API_BASE": fake_url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PROVIDER_TIMEOUT_SECONDS": "2",
+        "PROVIDER_MAX_RETRIES": "2",  # three attempts in all, each under the same idempotency key
+        # Tests run reconciliation themselves (reconcile()); the service's own passes stay out of the way.
+        "RECONCILE_EVERY_SECONDS": "3600",
+    }
+    with provider_stack(stack, provider_root, env, catalog_env=stripe_catalog_env) as running:
+        # Only now is the webhook endpoint's address known.
+        target = {"webhook_url": running.gateway_url + WEBHOOK_PATH, "webhook_secret": WEBHOOK_SECRET}
+        assert (await fake_client.post("/__control/config", json=target)).status_code == 200
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def shop(stripe_stack: ProviderStack) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway in front of the Stripe-enabled payment service."""
+    async with httpx.AsyncClient(base_url=stripe_stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def stripe_catalog_env() -> dict[str, str] | None:
+    """Settings of a catalog of the Stripe stack's own (None: the main stack's catalog serves)."""
+    return None
+
+
+@pytest.fixture
+async def provider(stack: Stack, fake_url: str, db: Database) -> AsyncIterator[StripeProvider]:
+    """A StripeProvider of our own, talking to the fake directly."""
+    made = create(provider_settings(stack, fake_url), db)
+    yield made
+    await made.aclose()

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,207 +23,30 @@ from devstack.stack import Stack
 from services.payment.context import PaymentContext
 from services.payment.payments.reconciliation import reconcile
 from services.payment.providers.base import PaymentRequest, ProviderError, RefundRequest
-from services.payment.providers.stripe import StripeProvider, UnreadableEvent, create, events_of
-from services.payment.settings import PaymentSettings
+from services.payment.providers.stripe import StripeProvider, UnreadableEvent, events_of
 from shared.clock import utcnow
-from shared.db import Database, Document, MongoClient
-from tests.builders import customer_headers, make_product, place_order, stock_of
-from tests.payment.conftest import ProviderStack, fake_server, provider_stack
+from shared.db import Database, MongoClient
+from tests.builders import stock_of
+from tests.payment.stripe_support import (
+    PRICE,
+    SECRET_KEY,
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    Fake,
+    eventually,
+    order_status,
+    paid_purchase,
+    pay,
+    provider_settings,
+    purchase,
+    refund,
+    started,
+    statuses,
+    stored_payment,
+)
 
 # stripe 16.1.0's HTTPXClient posts form bodies with httpx's deprecated `data=<str>`; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
-
-# Built at run time so that the secret scanner never sees a key-shaped literal.
-SECRET_KEY = "sk_test_" + "x" * 24
-WEBHOOK_SECRET = "whsec_" + "y" * 32
-WEBHOOK_PATH = "/api/v1/payments/webhooks/stripe"
-PRICE = 2500
-
-
-# --- fixtures -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fake:
-    """The fake's test controls (`/__control/...`)."""
-
-    client: httpx.AsyncClient
-
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = await self.client.request(method, f"/__control/{path}", json=body)
-        assert response.status_code < 300, response.text
-        return response.json()
-
-    async def configure(self, **settings: Any) -> None:
-        await self.call("POST", "config", settings)
-
-    async def confirm(self, intent_id: str, outcome: str = "succeeded", *, webhook: bool = True) -> Any:
-        return await self.call(
-            "POST", f"payment_intents/{intent_id}/confirm", {"outcome": outcome, "webhook": webhook}
-        )
-
-    async def deliver(self, **body: Any) -> list[int | None]:
-        statuses: list[int | None] = (await self.call("POST", "deliver", body))["statuses"]
-        return statuses
-
-    async def fault(self, mode: str, count: int, **spec: Any) -> None:
-        await self.call("POST", "faults", {"mode": mode, "count": count, **spec})
-
-    async def requests(self, key: str) -> list[dict[str, Any]]:
-        return [entry for entry in await self.call("GET", "requests") if entry["idempotency_key"] == key]
-
-    async def events_about(self, object_id: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = await self.call("GET", "events")
-        return [event for event in events if event["data"]["object"].get("id") == object_id]
-
-
-@pytest.fixture(scope="module")
-def fake_url(provider_root: Path) -> Iterator[str]:
-    with fake_server("tests.fakes.stripe_server", log_dir=provider_root / "logs") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def fake_client(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fake_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def fake(fake_client: httpx.AsyncClient) -> AsyncIterator[Fake]:
-    controls = Fake(fake_client)
-    defaults = {"payment_webhooks": "send", "refund_webhooks": "send", "refund_status": "succeeded"}
-    await controls.configure(**defaults)
-    yield controls
-    await controls.call("DELETE", "faults")
-    await controls.configure(**defaults)
-
-
-@pytest.fixture(scope="module")
-async def stripe_stack(
-    stack: Stack, provider_root: Path, fake_url: str, fake_client: httpx.AsyncClient
-) -> AsyncIterator[ProviderStack]:
-    env = {
-        "PAYMENT_PROVIDERS": "sandbox,stripe",
-        "STRIPE_API_BASE": fake_url,
-        "STRIPE_SECRET_KEY": SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "PROVIDER_TIMEOUT_SECONDS": "2",
-        "PROVIDER_MAX_RETRIES": "2",  # three attempts in all, each under the same idempotency key
-    }
-    with provider_stack(stack, provider_root, env) as running:
-        # Only now is the webhook endpoint's address known.
-        target = {"webhook_url": running.gateway_url + WEBHOOK_PATH, "webhook_secret": WEBHOOK_SECRET}
-        assert (await fake_client.post("/__control/config", json=target)).status_code == 200
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def shop(stripe_stack: ProviderStack) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway in front of the Stripe-enabled payment service."""
-    async with httpx.AsyncClient(base_url=stripe_stack.gateway_url, timeout=30) as client:
-        yield client
-
-
-def provider_settings(stack: Stack, fake_url: str) -> PaymentSettings:
-    return PaymentSettings(
-        _env_file=None,
-        env="test",
-        data_dir=stack.settings.data_dir,
-        payment_providers=["stripe"],
-        reconcile_after_seconds=1,
-        stripe_api_base=fake_url,
-        stripe_secret_key=SECRET_KEY,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        provider_timeout_seconds=2,
-    )
-
-
-@pytest.fixture
-async def provider(stack: Stack, fake_url: str, db: Database) -> AsyncIterator[StripeProvider]:
-    """A StripeProvider of our own, talking to the fake directly."""
-    made = create(provider_settings(stack, fake_url), db)
-    yield made
-    await made.aclose()
-
-
-# --- helpers ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Purchase:
-    order: dict[str, Any]
-    product: dict[str, Any]
-    buyer: dict[str, str]
-
-
-async def purchase(shop: httpx.AsyncClient, admin: dict[str, str], quantity: int = 2) -> Purchase:
-    product = await make_product(shop, admin, stock=10, price={"amount": PRICE, "currency": "USD"})
-    buyer = await customer_headers(shop)
-    placed = await place_order(shop, buyer, [(product["id"], quantity)])
-    assert placed.status_code == 201, placed.text
-    return Purchase(placed.json(), product, buyer)
-
-
-async def pay(shop: httpx.AsyncClient, bought: Purchase, key: str | None = None) -> httpx.Response:
-    return await shop.post(
-        "/api/v1/payments",
-        json={"order_id": bought.order["id"], "provider": "stripe"},
-        headers={**bought.buyer, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
-
-
-async def started(shop: httpx.AsyncClient, bought: Purchase) -> tuple[dict[str, Any], str]:
-    """A pending Stripe payment and its PaymentIntent id."""
-    response = await pay(shop, bought)
-    assert response.status_code == 201, response.text
-    payment: dict[str, Any] = response.json()
-    return payment, payment["client_secret"].split("_secret_")[0]
-
-
-async def stored_payment(db: Database, payment_id: str) -> Document:
-    doc = await db.payments.find_one({"_id": ObjectId(payment_id)})
-    assert doc is not None
-    return doc
-
-
-async def order_status(db: Database, order_id: str) -> str:
-    doc = await db.orders.find_one({"_id": ObjectId(order_id)})
-    assert doc is not None
-    status: str = doc["status"]
-    return status
-
-
-def statuses(doc: Document) -> list[str]:
-    return [entry["status"] for entry in doc["history"]]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    for _ in range(int(seconds * 10)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the condition did not become true in time")
-
-
-async def paid_purchase(
-    shop: httpx.AsyncClient, admin: dict[str, str], fake: Fake, quantity: int = 3
-) -> tuple[Purchase, dict[str, Any], str]:
-    bought = await purchase(shop, admin, quantity)
-    payment, intent = await started(shop, bought)
-    assert (await fake.confirm(intent))["statuses"] == [200]
-    return bought, payment, intent
-
-
-async def refund(
-    shop: httpx.AsyncClient, admin: dict[str, str], payment_id: str, key: str | None = None, **body: Any
-) -> httpx.Response:
-    return await shop.post(
-        f"/api/v1/payments/{payment_id}/refunds",
-        json={"reason": "returned by the customer", **body},
-        headers={**admin, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
-
 
 # --- paying ---------------------------------------------------------------------------------------------
 

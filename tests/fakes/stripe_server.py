@@ -71,6 +71,7 @@ API_VERSION = "2026-10-28.endive"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255
 DECLINING_METHODS = frozenset({"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"})
+CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
 Json = dict[str, Any]
 
 
@@ -436,7 +437,7 @@ class FakeStripe:
                 ("GET", f"payment_intents/{pi}"): lambda: self.read("payment_intent", pi),
                 ("POST", f"payment_intents/{pi}"): lambda: self.update_intent(pi, params),
                 ("POST", f"payment_intents/{pi}/confirm"): lambda: self.confirm_api(pi, params, request_info),
-                ("POST", f"payment_intents/{pi}/cancel"): lambda: self.cancel(pi, request_info),
+                ("POST", f"payment_intents/{pi}/cancel"): lambda: self.cancel(pi, params, request_info),
                 ("POST", f"payment_intents/{pi}/capture"): lambda: self.capture(pi, request_info),
             }
         elif parts[:1] == ["refunds"]:
@@ -593,11 +594,14 @@ class FakeStripe:
         )
         return [self.emit("payment_intent.succeeded", intent, request_info)]
 
-    async def cancel(self, intent_id: str, request_info: Json) -> Json:
+    async def cancel(self, intent_id: str, params: Json, request_info: Json) -> Json:
         intent = self.get("payment_intent", intent_id)
+        reason = params.get("cancellation_reason")
+        if reason is not None and reason not in CANCELLATION_REASONS:
+            raise invalid("Invalid cancellation_reason.", param="cancellation_reason")
         if intent["status"] in {"succeeded", "canceled"}:
             raise self.unexpected_state(intent, "cancel")
-        intent.update(status="canceled", cancellation_reason="requested_by_customer")
+        intent.update(status="canceled", cancellation_reason=reason)
         await self.dispatch([self.emit("payment_intent.canceled", intent, request_info)], "send")
         return intent
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import stripe
 from bson import ObjectId
 
 from devstack.stack import Stack
+from services.payment.context import PaymentContext
+from services.payment.providers.stripe import StripeProvider
 from services.payment.settings import PaymentSettings
-from shared.db import Database, Document
+from shared.clock import utcnow
+from shared.db import Database, Document, MongoClient
 from tests.builders import customer_headers, make_product, place_order
 
 # Built at run time so that the secret scanner never sees a key-shaped literal.
@@ -160,3 +166,27 @@ async def refund(
         json={"reason": "returned by the customer", **body},
         headers={**admin, "Idempotency-Key": key or uuid.uuid4().hex},
     )
+
+
+@asynccontextmanager
+async def dashboard(fake_url: str) -> AsyncIterator[stripe.StripeClient]:
+    """Stripe as the merchant reaches it outside the shop (its dashboard, another integration)."""
+    http = stripe.HTTPXClient()
+    try:
+        yield stripe.StripeClient(SECRET_KEY, base_addresses={"api": fake_url}, http_client=http)
+    finally:
+        await http.close_async()  # type: ignore[no-untyped-call]
+
+
+def stripe_context(
+    stack: Stack, client: MongoClient, database_name: str, fake_url: str, provider: StripeProvider
+) -> PaymentContext:
+    """A payment service's context in this process, with `provider` (reconciling after 1 s)."""
+    settings = provider_settings(stack, fake_url)
+    return PaymentContext(client, client[database_name], settings, {"stripe": provider})
+
+
+async def backdate(db: Database, payment_id: str, seconds: float = 5) -> None:
+    """Make a payment old enough for reconciliation (RECONCILE_AFTER_SECONDS is 1 in test contexts)."""
+    earlier = utcnow() - timedelta(seconds=seconds)
+    await db.payments.update_one({"_id": ObjectId(payment_id)}, {"$set": {"created_at": earlier}})

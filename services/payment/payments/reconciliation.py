@@ -84,7 +84,8 @@ async def _withdraw_for_closed_orders(ctx: PaymentContext, now: datetime) -> int
     closed = ctx.db.outbox.find(
         {"type": {"$in": list(CLOSING_EVENTS)}, "created_at": {"$gte": since}}, {"aggregate_id": 1}
     )
-    order_ids = [event["aggregate_id"] async for event in closed.limit(ctx.settings.reconcile_batch_size)]
+    newest = closed.sort("created_at", -1).limit(ctx.settings.reconcile_batch_size)
+    order_ids = [event["aggregate_id"] async for event in newest]
     withdrawn = 0
     if not order_ids:
         return withdrawn

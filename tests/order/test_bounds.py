@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -188,3 +189,37 @@ async def test_order_ids_carry_a_timestamp_but_cannot_be_guessed_from_each_other
     assert abs(int.from_bytes(b[:4], "big") - time.time()) < 300
     listed = (await gateway.get("/api/v1/orders", headers=buyer)).json()["items"]
     assert [order["id"] for order in listed] == [second, first]
+
+
+async def test_an_order_of_nothing_to_pay_is_refused_and_so_is_paying_one(
+    gateway: httpx.AsyncClient, admin: dict[str, str], db: Database
+) -> None:
+    """No provider takes a payment of 0 (Stripe refuses it): checkout refuses such an order, and the
+    payment service refuses to start a payment for one stored before (any provider, the sandbox too)."""
+    account, buyer = await shopper(gateway)
+    free = await make_product(gateway, admin, stock=5, price={"amount": 0, "currency": "BDT"})
+    refused = await place_order(gateway, buyer, [(free["id"], 2)])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/zero-total"
+    assert await stock_of(db, free["id"]) == 5
+    assert await db.orders.count_documents({"user_id": account.id}) == 0
+    # Priced alongside something, a free item is fine.
+    paid_for = await make_product(gateway, admin, stock=5)
+    assert (await place_order(gateway, buyer, [(free["id"], 1), (paid_for["id"], 1)])).status_code == 201
+
+    nothing = {"amount": 0, "currency": "BDT"}
+    later = utcnow() + timedelta(hours=1)  # out of the reaper's way meanwhile
+    legacy = huge_order(account.id) | {"status": "pending_payment", "total": nothing, "expires_at": later}
+    await db.orders.insert_one(legacy)
+    payment = await gateway.post(
+        "/api/v1/payments",
+        json={"order_id": str(legacy["_id"]), "provider": "sandbox"},
+        headers={**buyer, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert payment.status_code == 422, payment.text
+    assert (payment.json()["type"], payment.json()["rule"]) == (
+        "/problems/amount-not-representable",
+        "sandbox takes positive amounts only",
+    )
+    assert await db.payments.count_documents({"order_id": legacy["_id"]}) == 0
+    await db.orders.delete_one({"_id": legacy["_id"]})  # its stock is fictional: never to be returned

@@ -20,7 +20,6 @@ refund in the same transaction: refunded right after, and by reconciliation unti
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import asdict
 from typing import Literal
@@ -61,9 +60,11 @@ async def settle(
         await _remember(ctx, provider, event, None, "unmatched")
         return "ignored"
     if event.reference is not None and event.reference != str(payment["_id"]):
+        # The provider ties this payment to another of ours: nothing is applied, a person looks.
+        if not await _remember(ctx, provider, event, payment["_id"], "rejected: reference"):
+            return "duplicate"
         await repository.flag(ctx.db, payment["_id"], "reference_mismatch")
         capture.alert(ctx, provider, payment["_id"], "reference_mismatch", event_id=event.event_id)
-        await _remember(ctx, provider, event, payment["_id"], "rejected: reference")
         return "rejected"
     if event.kind.startswith("refund_") and payment["status"] == "pending" and not from_query:
         # Events come in any order: a refund of a capture that has not reached us yet. The provider's
@@ -193,10 +194,13 @@ async def _payment_for(ctx: PaymentContext, provider: str, event: ProviderEvent)
 
 async def _remember(
     ctx: PaymentContext, provider: str, event: ProviderEvent, payment_id: ObjectId | None, disposition: str
-) -> None:
-    """Keep what was not applied too (support can see it); a duplicate of it is simply ignored."""
-    with contextlib.suppress(DuplicateKeyError):
+) -> bool:
+    """Keep what was not applied too (support can see it); False for a duplicate, which is ignored."""
+    try:
         await repository.insert_provider_event(ctx.db, _inbox_entry(provider, event, payment_id, disposition))
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 def _inbox_entry(

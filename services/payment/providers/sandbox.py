@@ -150,4 +150,4 @@ async def complete(
     await settle(ctx, "sandbox", event)
     stored = await payments.find_payment(ctx.db, payment["_id"])
     assert stored is not None
-    return to_payment(stored)
+    return to_payment(stored, admin=caller.is_admin)

@@ -1,5 +1,9 @@
 """Money on the wire: an integer amount in minor units and an ISO 4217 currency code. Never floats.
 
+Minor units are the currency's own, as ISO 4217 counts them: cents for USD (2 decimals), whole yen
+and krónur for JPY and ISK (0), fils for KWD (3). `shared.currencies` knows each currency's decimals
+and converts to and from each payment provider's unit; the shop's currencies are SHOP_CURRENCIES.
+
 Bounds, each checked where input enters, before anything is written:
 
 - `MAX_AMOUNT` = 10^12 minor units (10 billion taka or dollars): every amount that is stored or sent,
@@ -73,7 +77,12 @@ class Money(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(ge=0, le=MAX_AMOUNT, strict=True, description="Minor units (paisa, cents).")
+    amount: int = Field(
+        ge=0,
+        le=MAX_AMOUNT,
+        strict=True,
+        description="ISO 4217 minor units: cents for USD, whole yen for JPY, fils (1/1000) for KWD.",
+    )
     currency: Currency
 
 
@@ -81,6 +90,7 @@ class MoneyOut(BaseModel):
     """An amount as stored, in a response: never re-validated, so reading can never fail on it."""
 
     amount: int = Field(
-        description=f"Minor units (paisa, cents); at most {MAX_AMOUNT} for anything written under the bounds."
+        description=f"ISO 4217 minor units (cents for USD, whole yen for JPY, fils for KWD); at most "
+        f"{MAX_AMOUNT} for anything written under the bounds."
     )
     currency: str = Field(description="ISO 4217 code.", examples=["BDT"])

@@ -1,6 +1,6 @@
 """A local bKash Tokenized Checkout for tests: `python -m tests.fakes.bkash_server --port N`.
 
-It follows docs/PROVIDERS.md §2 and the §5 checklist:
+It follows bKash's tokenized checkout API as its integrations show it:
 
 * v1.2.0-beta under `/v1.2.0-beta/tokenized/checkout/`: `token/grant`, `token/refresh` (headers
   `username`/`password`, body `app_key`/`app_secret`), `create` (mode 0011), `execute` (one-shot),
@@ -415,7 +415,7 @@ def create_app(config: Config) -> FastAPI:
             "amount": payment.amount,
             "currency": payment.currency,
             "intent": payment.intent,
-            "merchantInvoice": payment.invoice,  # sic: not merchantInvoiceNumber (PROVIDERS.md §2.3)
+            "merchantInvoice": payment.invoice,  # sic: not merchantInvoiceNumber (as query answers spell it)
             "transactionStatus": payment.status,
             "statusCode": "0000",
             "statusMessage": "Successful",

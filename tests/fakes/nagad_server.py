@@ -1,4 +1,4 @@
-"""A fake Nagad payment gateway (merchant checkout, API "v-0.2.0") for tests: PROVIDERS.md §3 and §5.
+"""A fake Nagad payment gateway (merchant checkout, API "v-0.2.0") for tests, after Nagad's guide.
 
 It speaks the protocol as the real gateway does, cryptography included, and written independently
 of the client (nothing imported from `services`), so a mistake on one side is not mirrored on the

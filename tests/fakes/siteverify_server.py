@@ -2,7 +2,7 @@
 
     python -m tests.fakes.siteverify_server --port N --secret S
 
-Follows the protocol in /work/shared/PROVIDERS.md §4: `POST /turnstile/v0/siteverify` (Turnstile;
+Follows the providers' documented siteverify protocols: `POST /turnstile/v0/siteverify` (Turnstile;
 form or JSON body) and `POST /siteverify` (hCaptcha and reCAPTCHA; form only) take `secret`,
 `response` and optional `remoteip`, and answer `{"success", "error-codes", "challenge_ts",
 "hostname"}`. Error codes: `missing-input-secret`, `invalid-input-secret`, `missing-input-response`,

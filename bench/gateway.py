@@ -1,50 +1,82 @@
-"""What the gateway costs: one product by id, straight from the catalog service and through the gateway.
+"""What the gateway costs: one product by id, straight from the catalog service, through the gateway,
+and through nginx in front of the same service.
 
-On one throw-away stack with a few seeded products, one client alone (the latency a hop adds) and
-then CLIENTS concurrent clients (throughput) fetch `GET /api/v1/products/{random id}` from each
-target in turn: the catalog service directly; the gateway (routing, request ids, security headers,
-CORS, limits, rate limiting with limits set out of reach, the CAPTCHA check, the circuit breaker,
-the streaming proxy); and nginx as a reference reverse proxy when it is installed (`apt-get install
-nginx`; one worker, keep-alive to the catalog). Prints requests/s, p50/p99 latency and errors for
-each, then the ratios to direct.
+On one throw-away stack with a few seeded products and every gateway protection on (rate limits
+counted in Redis with limits set out of reach, the CAPTCHA check, CORS, body, URL and header
+limits, the per-client in-flight cap at its default, security headers, the circuit breaker, the
+streaming proxy), one client alone (the latency a hop adds) and then CLIENTS concurrent clients
+(throughput) fetch `GET /api/v1/products/{random id}` from each target in turn: the catalog service
+directly (with the internal token, as the gateway sends it), the gateway, and nginx (one worker,
+keep-alive to the catalog, adding the internal token) when it is installed.
 
-Everything shares one machine (the load generator is this Python process): the figures compare the
-targets with each other, they are not the capacity of any of them.
+Load comes from `wrk` when it is installed (C, so it takes little of the CPU the targets share) and
+from this Python process (httpx); both are printed. Each round measures every target once; the
+figures at the end are medians over ROUNDS rounds: throughput at CLIENTS clients relative to
+direct, p50 latency added at one client, and CPU milliseconds per answered request of the gateway
+and of nginx (utime + stime of their processes over the CLIENTS run, from /proc).
+
+Redis must answer at BENCH_REDIS_URL (default redis://127.0.0.1:6379/15); otherwise the benchmark
+says so and stops. Everything shares one machine: the figures compare the targets with each other,
+they are not the capacity of any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import re
+import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 from pymongo import AsyncMongoClient
 
 from bench.stack import percentile, running_stack
+from devstack.stack import Stack
 from services.catalog.seed import seed_catalog
 from shared.db import MongoClient
+from shared.settings import INTERNAL_TOKEN_HEADER
 
 CLIENTS = 16
-SECONDS = 10.0
-SERIAL_SECONDS = 4.0  # one client alone: the latency a hop adds, without queueing
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+SERIAL_SECONDS = float(os.environ.get("BENCH_SERIAL_SECONDS", "3"))
 WARMUP_SECONDS = 1.0
 PRODUCTS = 50
 SEED = 7
-OUT_OF_REACH = "1000000/minute"
-STACK_ENV = {
-    "MAX_INFLIGHT_PER_CLIENT": "10000",
-    **{f"RATE_LIMIT_{name}": OUT_OF_REACH for name in ("DEFAULT", "AUTH", "CHECKOUT", "REFUNDS", "WEBHOOKS")},
-}
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+OUT_OF_REACH = "1000000/minute"  # counted (in Redis) on every request, never reached
+
+
+def protections(redis_url: str, key_prefix: str) -> dict[str, str]:
+    """The gateway with every protection on; only the rate limits are out of reach (one load
+    generator is one client), and they are still counted in Redis on every request."""
+    return {
+        "REDIS_URL": redis_url,
+        "RATE_LIMIT_KEY_PREFIX": key_prefix,
+        **{
+            f"RATE_LIMIT_{name}": OUT_OF_REACH
+            for name in ("DEFAULT", "AUTH", "CHECKOUT", "REFUNDS", "WEBHOOKS")
+        },
+        "MAX_INFLIGHT_PER_CLIENT": "32",  # the default: CLIENTS stay under it
+        "CAPTCHA_PROVIDER": "altcha",
+        "CAPTCHA_ROUTES": "POST /api/v1/auth/register",
+        "CORS_ORIGINS": "https://shop.example",
+    }
+
+
 NGINX_CONF = """\
 worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -64,31 +96,52 @@ http {{
             proxy_pass http://catalog;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header {token_header} "{token}";
         }}
     }}
 }}
+"""
+WRK_SCRIPT = """\
+local ids = {{{ids}}}
+local headers = {{{headers}}}
+math.randomseed({seed})
+request = function()
+  return wrk.format("GET", "/api/v1/products/" .. ids[math.random(#ids)], headers)
+end
 """
 
 
 @dataclass
 class Run:
-    latencies: list[float] = field(default_factory=list)  # seconds, of 200 answers
-    errors: Counter[str] = field(default_factory=Counter)
+    """One load run against one target: answered requests, their latencies, errors, CPU spent."""
+
+    answered: int = 0
     seconds: float = 0.0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    errors: Counter[str] = field(default_factory=Counter)
+    cpu_seconds: float = 0.0  # of the target's own processes over the run (nginx, gateway, catalog)
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        return self.answered / self.seconds if self.seconds else 0.0
 
-    def p(self, fraction: float) -> float:
-        return percentile(self.latencies, fraction) * 1000 if self.latencies else float("nan")
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / self.answered if self.answered else float("nan")
 
 
-async def hammer(base_url: str, ids: list[str], seconds: float, clients: int = CLIENTS) -> Run:
-    """`clients` concurrent clients, each fetching random products one after another until `seconds`."""
+# --- load generators ------------------------------------------------------------------------------
+
+
+async def python_load(
+    base_url: str, ids: list[str], seconds: float, clients: int, headers: Mapping[str, str]
+) -> Run:
+    """`clients` concurrent httpx clients fetching random products one after another until `seconds`."""
+    latencies: list[float] = []
     run = Run()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits, headers=headers) as client:
         deadline = time.perf_counter() + seconds
 
         async def one_client(number: int) -> None:
@@ -101,22 +154,108 @@ async def hammer(base_url: str, ids: list[str], seconds: float, clients: int = C
                     run.errors[type(exc).__name__] += 1
                     continue
                 if response.status_code == 200:
-                    run.latencies.append(time.perf_counter() - started)
+                    latencies.append(time.perf_counter() - started)
                 else:
                     run.errors[str(response.status_code)] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(one_client(number) for number in range(clients)))
         run.seconds = time.perf_counter() - started
+    run.answered = len(latencies)
+    if latencies:
+        run.p50_ms, run.p99_ms = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     return run
 
 
-def describe(run: Run) -> str:
-    errors = ", ".join(f"{count} x {kind}" for kind, count in sorted(run.errors.items()))
-    return (
-        f"{run.throughput:8.1f} req/s  p50 {run.p(0.5):6.2f} ms  p99 {run.p(0.99):6.2f} ms  "
-        f"(n={len(run.latencies)})" + (f"  errors: {errors}" if errors else "")
-    )
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_load(
+    base_url: str, ids: list[str], seconds: float, clients: int, headers: Mapping[str, str], wrk: str
+) -> Run:
+    """The same load from `wrk` (one thread, `clients` keep-alive connections)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(
+            WRK_SCRIPT.format(
+                ids=", ".join(f'"{i}"' for i in ids),
+                headers=", ".join(f'["{name}"] = "{value}"' for name, value in headers.items()),
+                seed=SEED,
+            )
+        )
+        script.flush()
+        command = [
+            wrk,
+            "-t1",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            script.name,
+            base_url,
+        ]
+        output = subprocess.run(  # noqa: S603 - the wrk binary found on PATH, our own arguments
+            command, capture_output=True, text=True, check=True, timeout=seconds + 30
+        ).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> Run:
+    run = Run()
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    if total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[total.group(3)]
+    run.seconds = float(total.group(2)) * scale
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        run.errors["non-2xx"] = int(non_2xx.group(1))
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    if socket_errors:
+        run.errors["socket"] = sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    run.answered = int(total.group(1)) - run.errors["non-2xx"]
+    for label, attribute in (("50%", "p50_ms"), ("99%", "p99_ms")):
+        found = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if found:
+            setattr(run, attribute, float(found.group(1)) * _WRK_UNITS[found.group(2)])
+    return run
+
+
+# --- CPU counters ---------------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 0 here
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """utime + stime of `root` and every process below it (uvicorn workers, nginx's worker)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    ticks, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        fields = _stat_fields(pid)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+        pending += children.get(pid, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# --- the targets ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    pids: dict[str, int]  # whose CPU is counted: the hop itself, and the catalog behind it
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -127,8 +266,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def nginx_in_front_of(upstream_url: str) -> Iterator[str | None]:
-    """nginx proxying to `upstream_url` on a free port, or None when nginx is not installed."""
+def nginx_in_front_of(upstream_url: str, token: str) -> Iterator[tuple[str, int] | None]:
+    """nginx proxying to `upstream_url` on a free port (url, pid), or None when nginx is not installed."""
     binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if binary is None:
         yield None
@@ -137,19 +276,22 @@ def nginx_in_front_of(upstream_url: str) -> Iterator[str | None]:
         port = free_port()
         conf = Path(prefix) / "nginx.conf"
         upstream = upstream_url.removeprefix("http://")
-        conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream, port=port))
+        conf.write_text(
+            NGINX_CONF.format(
+                prefix=prefix, upstream=upstream, port=port, token_header=INTERNAL_TOKEN_HEADER, token=token
+            )
+        )
         process = subprocess.Popen(  # noqa: S603 - the nginx binary found above, our own config
             [binary, "-p", prefix, "-c", str(conf), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            url = f"http://127.0.0.1:{port}"
             if not wait_listening(port, process):
                 say(f"nginx did not start: {(Path(prefix) / 'error.log').read_text(errors='replace')[-500:]}")
                 yield None
                 return
-            yield url
+            yield f"http://127.0.0.1:{port}", process.pid
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -165,6 +307,82 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
     return False
 
 
+# --- measuring ------------------------------------------------------------------------------------
+
+Load = Callable[[str, list[str], float, int, Mapping[str, str]], Run]
+
+
+def measured(load: Load, target: Target, ids: list[str], seconds: float, clients: int) -> dict[str, Run]:
+    """One run, with the CPU each of the target's processes spent during it."""
+    before = {name: tree_cpu_seconds(pid) for name, pid in target.pids.items()}
+    run = load(target.url, ids, seconds, clients, target.headers)
+    cpu = {name: tree_cpu_seconds(pid) - before[name] for name, pid in target.pids.items()}
+    runs = {}
+    for name, seconds_spent in cpu.items():
+        copy = Run(run.answered, run.seconds, run.p50_ms, run.p99_ms, run.errors, seconds_spent)
+        runs[name] = copy
+    return runs
+
+
+def describe(run: Run) -> str:
+    errors = ", ".join(f"{count} x {kind}" for kind, count in sorted(run.errors.items()) if count)
+    return (
+        f"{run.throughput:8.1f} req/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  "
+        f"(n={run.answered})" + (f"  errors: {errors}" if errors else "")
+    )
+
+
+@dataclass
+class Figures:
+    """Per round: throughput ratio at CLIENTS, added p50 at one client, CPU ms per request."""
+
+    throughput_ratio: dict[str, list[float]] = field(default_factory=dict)
+    added_p50_ms: dict[str, list[float]] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, table: dict[str, list[float]], value: float) -> None:
+        table.setdefault(key, []).append(value)
+
+
+def one_round(load: Load, targets: list[Target], ids: list[str], figures: Figures) -> None:
+    serial: dict[str, Run] = {}
+    concurrent: dict[str, Run] = {}
+    for target in targets:
+        load(target.url, ids, WARMUP_SECONDS, CLIENTS, target.headers)
+        serial[target.name] = load(target.url, ids, SERIAL_SECONDS, 1, target.headers)
+        say(f"    {target.name:<8} 1 client    {describe(serial[target.name])}")
+        runs = measured(load, target, ids, SECONDS, CLIENTS)
+        concurrent[target.name] = runs[target.name]
+        cpu = "  ".join(f"{name} {run.cpu_ms_per_request:.2f}" for name, run in runs.items())
+        say(f"    {target.name:<8} {CLIENTS} clients  {describe(runs[target.name])}  CPU ms/req: {cpu}")
+        figures.add(target.name, figures.cpu_ms, runs[target.name].cpu_ms_per_request)
+    direct = "direct"
+    for name in concurrent:
+        if name == direct:
+            continue
+        figures.add(
+            name, figures.throughput_ratio, concurrent[name].throughput / concurrent[direct].throughput
+        )
+        figures.add(name, figures.added_p50_ms, serial[name].p50_ms - serial[direct].p50_ms)
+
+
+def summary(label: str, figures: Figures) -> None:
+    say(f"  {label}, medians over {ROUNDS} round(s):")
+    for name, ratios in figures.throughput_ratio.items():
+        say(
+            f"    {name:<8} throughput {statistics.median(ratios):.2f}x direct at {CLIENTS} clients "
+            f"({', '.join(f'{r:.2f}' for r in ratios)}); p50 added at 1 client "
+            f"{statistics.median(figures.added_p50_ms[name]):+.2f} ms "
+            f"({', '.join(f'{a:+.2f}' for a in figures.added_p50_ms[name])})"
+        )
+    for name, values in figures.cpu_ms.items():
+        say(f"    {name:<8} CPU {statistics.median(values):.3f} ms per request of its own processes")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 async def seed(mongodb_url: str, database: str) -> list[str]:
     mongo: MongoClient = AsyncMongoClient(mongodb_url, tz_aware=True)
     try:
@@ -176,56 +394,83 @@ async def seed(mongodb_url: str, database: str) -> list[str]:
         await mongo.close()
 
 
-async def measure(targets: dict[str, str], ids: list[str]) -> tuple[dict[str, Run], dict[str, Run]]:
-    """Per target: a warm-up, one client alone, then CLIENTS at once."""
-    serial: dict[str, Run] = {}
-    concurrent: dict[str, Run] = {}
-    for name, url in targets.items():
-        await hammer(url, ids, WARMUP_SECONDS)
-        serial[name] = await hammer(url, ids, SERIAL_SECONDS, clients=1)
-        say(f"  {name:<8} 1 client    {describe(serial[name])}")
-        concurrent[name] = await hammer(url, ids, SECONDS)
-        say(f"  {name:<8} {CLIENTS} clients  {describe(concurrent[name])}")
-    return serial, concurrent
+def redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
-def ratios(label: str, runs: dict[str, Run]) -> None:
-    direct = runs["direct"]
-    for name, run in runs.items():
-        if name == "direct":
-            continue
-        say(
-            f"  {name}/direct, {label}: throughput {run.throughput / direct.throughput:.2f}x, "
-            f"p50 {run.p(0.5) / direct.p(0.5):.2f}x (+{run.p(0.5) - direct.p(0.5):.2f} ms), "
-            f"p99 {run.p(0.99) / direct.p(0.99):.2f}x"
+def forget_counters(url: str, prefix: str) -> None:
+    with redis.Redis.from_url(url, socket_timeout=5) as client:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+
+
+def loads() -> dict[str, Load]:
+    generators: dict[str, Load] = {}
+    wrk = shutil.which("wrk")
+    if wrk:
+        generators["wrk"] = lambda url, ids, seconds, clients, headers: wrk_load(
+            url, ids, seconds, clients, headers, wrk
         )
+    else:
+        say("  wrk      not installed (apt-get install -y wrk): Python load only")
+    generators["python"] = lambda url, ids, seconds, clients, headers: asyncio.run(
+        python_load(url, ids, seconds, clients, headers)
+    )
+    return generators
 
 
-def say(line: str) -> None:
-    print(line, flush=True)
+def targets_of(stack: Stack, nginx: tuple[str, int] | None) -> list[Target]:
+    catalog = stack.processes["catalog"].popen.pid
+    token = {INTERNAL_TOKEN_HEADER: stack.child_env["INTERNAL_TOKEN"]}
+    targets = [
+        Target("direct", stack.url_of("catalog"), {"direct": catalog}, token),
+        Target(
+            "gateway",
+            stack.gateway_url,
+            {"gateway": stack.processes["gateway"].popen.pid, "catalog": catalog},
+        ),
+    ]
+    if nginx:
+        targets.append(Target("nginx", nginx[0], {"nginx": nginx[1], "catalog": catalog}))
+    return targets
 
 
 def main() -> None:
-    database = f"bench_gateway_{random.randrange(16**8):08x}"  # noqa: S311 - a name, not a secret
-    with running_stack({"MONGODB_DB": database, **STACK_ENV}) as stack:
-        ids = asyncio.run(seed(stack.mongodb_url, database))
+    if not redis_answers(REDIS_URL):
         say(
-            f"GET /api/v1/products/{{id}} over {len(ids)} seeded products ("
-            f"{'embedded server' if stack.embedded else 'MONGODB_URL'}), keep-alive; per target after "
-            f"{WARMUP_SECONDS:.0f}s warm-up: 1 client for {SERIAL_SECONDS:.0f}s, {CLIENTS} for {SECONDS:.0f}s"
+            f"  skipped: no Redis answers at {REDIS_URL} (set BENCH_REDIS_URL); "
+            "the gateway's rate limits are measured with Redis"
         )
-        catalog = stack.url_of("catalog")
-        with nginx_in_front_of(catalog) as nginx:
-            targets = {"direct": catalog, "gateway": stack.gateway_url}
-            if nginx:
-                targets["nginx"] = nginx
-            serial, concurrent = asyncio.run(measure(targets, ids))
-        if not nginx:
-            say("  nginx    skipped: not installed (apt-get install -y nginx to include it)")
-        ratios("1 client", serial)
-        ratios(f"{CLIENTS} clients", concurrent)
-        if not stack.embedded:
-            asyncio.run(drop(stack.mongodb_url, database))
+        return
+    database = f"bench_gateway_{secrets.token_hex(4)}"
+    key_prefix = f"bench-gateway-{secrets.token_hex(4)}"
+    try:
+        with running_stack({"MONGODB_DB": database, **protections(REDIS_URL, key_prefix)}) as stack:
+            ids = asyncio.run(seed(stack.mongodb_url, database))
+            say(
+                f"GET /api/v1/products/{{id}} over {len(ids)} seeded products ("
+                f"{'embedded server' if stack.embedded else 'MONGODB_URL'}), keep-alive, every gateway "
+                f"protection on (Redis rate limits); per target after {WARMUP_SECONDS:.0f}s warm-up: "
+                f"1 client for {SERIAL_SECONDS:g}s, {CLIENTS} for {SECONDS:g}s"
+            )
+            with nginx_in_front_of(stack.url_of("catalog"), stack.child_env["INTERNAL_TOKEN"]) as nginx:
+                if not nginx:
+                    say("  nginx    skipped: not installed (apt-get install -y nginx-light to include it)")
+                targets = targets_of(stack, nginx)
+                for label, load in loads().items():
+                    figures = Figures()
+                    for number in range(ROUNDS):
+                        say(f"  {label} load, round {number + 1}:")
+                        one_round(load, targets, ids, figures)
+                    summary(f"{label} load", figures)
+            if not stack.embedded:
+                asyncio.run(drop(stack.mongodb_url, database))
+    finally:
+        forget_counters(REDIS_URL, key_prefix)
 
 
 async def drop(mongodb_url: str, database: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -19,7 +20,7 @@ from gateway.health import aggregate_health_router
 from gateway.inflight import ClientSlots, InFlightLimitMiddleware
 from gateway.limits import HeadLimitsMiddleware, body_limits
 from gateway.openapi import DOCS_CSP, DOCS_PATH, openapi_router
-from gateway.proxy import create_http_client, proxy_router
+from gateway.proxy import Forwarder, ProxyDispatch, create_http_client, proxy_router
 from gateway.ratelimit.limiter import RateLimits, rate_limit_lifespan
 from gateway.ratelimit.middleware import RateLimitMiddleware
 from gateway.security_headers import SecurityHeadersMiddleware
@@ -30,8 +31,18 @@ from shared.body_limit import BodyLimitMiddleware
 
 @asynccontextmanager
 async def http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with create_http_client(app.state.settings) as client:
+    """The proxy's pooled session (`app.state.forwarder`), and a client for the gateway's own calls
+    to the services (readiness in /health, their OpenAPI documents)."""
+    settings: GatewaySettings = app.state.settings
+    timeout = httpx.Timeout(
+        settings.upstream_read_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+    )
+    async with (
+        create_http_client(settings) as session,
+        httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+    ):
         app.state.http = client
+        app.state.forwarder = Forwarder(session, settings, app.state.breakers, app.state.trusted_proxies)
         yield
 
 
@@ -43,7 +54,7 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
     logged, counted and quotable), CORS (so the SPA can read the refusals), the canonical path check
     (before any rule reads the path), URL and header limits, the rate limits (before a refused
     request takes an in-flight slot), the per-client in-flight cap, the body limit, the CAPTCHA
-    check, then routing and the proxy.
+    check, then the proxy (ProxyDispatch), or routing for the gateway's own routes.
     """
     proxies = TrustedProxies(settings.trusted_proxies)
     app.state.trusted_proxies = proxies
@@ -74,6 +85,8 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
     # Innermost, right before routing: every cheaper refusal comes before a CAPTCHA check (which may
     # call a provider), and a failed check answers 428 before the route, or the body, is touched.
     app.user_middleware.append(Middleware(CaptchaMiddleware, proxies=proxies))
+    # Innermost of all: requests for a service are forwarded from here, without the router.
+    app.user_middleware.append(Middleware(ProxyDispatch))
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -10,6 +10,10 @@ from starlette.types import Scope
 
 from shared.forwarding import IpNetwork, forwarded_client_ip, forwarded_proto
 
+# Scope keys under which one request's answers are kept (one gateway has one TrustedProxies).
+_CLIENT_IP = "gateway.client_ip"
+_SCHEME = "gateway.scheme"
+
 
 @dataclass(frozen=True)
 class TrustedProxies:
@@ -18,15 +22,24 @@ class TrustedProxies:
     networks: Sequence[IpNetwork] = ()
 
     def client_ip(self, scope: Scope) -> str:
-        headers = Headers(scope=scope)
-        return forwarded_client_ip(_peer(scope), headers.getlist("x-forwarded-for"), self.networks)
+        # Several protections ask for each request; worked out once, remembered in the scope.
+        cached: str | None = scope.get(_CLIENT_IP)
+        if cached is None:
+            headers = Headers(scope=scope)
+            cached = forwarded_client_ip(_peer(scope), headers.getlist("x-forwarded-for"), self.networks)
+            scope[_CLIENT_IP] = cached
+        return cached
 
     def scheme(self, scope: Scope) -> str:
         """`https` when the client's request travelled over TLS to us or to a trusted proxy."""
-        headers = Headers(scope=scope)
-        return forwarded_proto(
-            _peer(scope), scope.get("scheme", "http"), headers.get("x-forwarded-proto"), self.networks
-        )
+        cached: str | None = scope.get(_SCHEME)
+        if cached is None:
+            headers = Headers(scope=scope)
+            cached = forwarded_proto(
+                _peer(scope), scope.get("scheme", "http"), headers.get("x-forwarded-proto"), self.networks
+            )
+            scope[_SCHEME] = cached
+        return cached
 
 
 def _peer(scope: Scope) -> str:

@@ -1,29 +1,37 @@
-"""Forwarding to the services over one pooled HTTP client, streaming both ways.
+"""Forwarding to the services over one pooled aiohttp session, streaming both ways.
 
 An upstream that cannot be reached answers 503, one that does not answer in time 504, both as
 problem+json; whatever the upstream answers (errors included) passes through unchanged. GET and HEAD
 are retried once on a failed or dropped connection; a per-service circuit breaker (gateway/breaker.py)
 answers 503 at once, with Retry-After, while a service keeps failing.
+
+The proxy routes are plain ASGI endpoints (no request object, no dependency solving, no response
+class): this is the path every proxied request takes, and its cost is the gateway's cost. aiohttp
+rather than httpx: measured on `bench/gateway.py`, httpx's pool alone cost more CPU per request than
+everything else the gateway does (docs/performance/gateway.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import TypeVar
 
-import httpx
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
-from httpx._client import UseClientDefault
-from starlette.background import BackgroundTask
-from starlette.types import Scope
+import aiohttp
+from fastapi import APIRouter
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yarl import URL
 
 from gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from gateway.canonical import upstream_path
 from gateway.clients import TrustedProxies
 from gateway.routing import ROUTE_PREFIXES, longest_prefix
 from gateway.settings import GatewaySettings
-from shared.errors import UpstreamTimeout, UpstreamUnavailable
+from shared.errors import AppError, UpstreamTimeout, UpstreamUnavailable, problem_for
 from shared.forwarding import CAPTCHA_VERIFIED_HEADER, INTERNAL_TOKEN_HEADER
 from shared.logging import log_event
 from shared.middleware import REQUEST_ID_HEADER
@@ -31,7 +39,12 @@ from shared.middleware import REQUEST_ID_HEADER
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Sent again once when the connection fails or drops before an answer (never after a timeout).
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
-RETRIABLE_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# A failed connect, a reset, a connection closed before the answer. Timeouts are ServerTimeoutError,
+# which is none of these.
+RETRIABLE_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
+# An idle pooled connection is closed after this long, before the services' own keep-alive timeout
+# (5 s, devstack/stack.py) closes it under a request that was just sent on it.
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
 # Connection-level headers (RFC 9110 §7.6.1) belong to one hop and are never forwarded.
 HOP_BY_HOP = frozenset(
     {
@@ -61,135 +74,269 @@ GATEWAY_OWNED = frozenset(
         "x-captcha-response",  # verified here; services only ever see the verdict
     }
 )
+_REQUEST_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP | GATEWAY_OWNED)
 # The gateway's own server adds these; passing the upstream's would duplicate them.
-_RESPONSE_DROPPED = HOP_BY_HOP | {"date", "server"}
+_RESPONSE_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP | {"date", "server"})
+# Headers aiohttp would add on its own: the service gets what the client sent, nothing more.
+_NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 NO_TRUSTED_PROXIES = TrustedProxies()
 
 logger = logging.getLogger("gateway.proxy")
 
-ProxyEndpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
-def create_http_client(settings: GatewaySettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            settings.upstream_read_timeout_seconds,
-            connect=settings.upstream_connect_timeout_seconds,
-            pool=settings.upstream_connect_timeout_seconds,
-        ),
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-        ),
-        follow_redirects=False,
-        trust_env=False,
+def client_timeout(settings: GatewaySettings, read_seconds: float) -> aiohttp.ClientTimeout:
+    """`connect` bounds getting a connection (a free pooled one, or a new one), `sock_connect` the TCP
+    connect, `sock_read` every wait for the service's bytes; no bound on the whole exchange, which
+    may stream."""
+    connect = settings.upstream_connect_timeout_seconds
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read_seconds)
+
+
+def create_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=settings.upstream_max_connections,
+        limit_per_host=0,
+        keepalive_timeout=UPSTREAM_KEEPALIVE_SECONDS,
     )
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=client_timeout(settings, settings.upstream_read_timeout_seconds),
+        # One session serves every client: it must never keep a cookie one service set for one
+        # client and send it along with another client's request.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,  # the bytes pass as the service sent them, Content-Encoding and all
+        skip_auto_headers=_NOT_ADDED,
+        trust_env=False,
+        raise_for_status=False,
+    )
+    # aiohttp resends idempotent requests (PUT and DELETE too) once when a reused connection drops;
+    # the gateway's own rule (`_send`) is narrower: GET and HEAD without a body, once.
+    session._retry_connection = False
+    return session
 
 
 def upstream_headers(
-    request: Request, internal_token: str, proxies: TrustedProxies = NO_TRUSTED_PROXIES
+    scope: Scope, internal_token: str, proxies: TrustedProxies = NO_TRUSTED_PROXIES
 ) -> list[tuple[str, str]]:
     """The client's headers minus hop-by-hop and gateway-owned ones, plus what the gateway vouches
     for: one client address (resolved through trusted proxies), the scheme, the internal token."""
-    headers = [
-        (name, value)
-        for name, value in request.headers.items()
-        if name.lower() not in HOP_BY_HOP and name.lower() not in GATEWAY_OWNED
-    ]
+    host = ""
+    headers = []
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name.lower() not in _REQUEST_DROPPED:
+            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+    state = scope.get("state") or {}
     headers += [
-        (REQUEST_ID_HEADER, request.state.request_id),
-        ("X-Forwarded-For", proxies.client_ip(request.scope)),
-        ("X-Forwarded-Proto", proxies.scheme(request.scope)),
-        ("X-Forwarded-Host", request.headers.get("host", "")),
+        (REQUEST_ID_HEADER, state["request_id"]),
+        ("X-Forwarded-For", proxies.client_ip(scope)),
+        ("X-Forwarded-Proto", proxies.scheme(scope)),
+        ("X-Forwarded-Host", host),
         (INTERNAL_TOKEN_HEADER, internal_token),
     ]
     # Set by gateway/captcha/middleware.py once this request's X-Captcha-Response was verified and spent.
-    if getattr(request.state, "captcha_verified", False) is True:
+    if state.get("captcha_verified") is True:
         headers.append((CAPTCHA_VERIFIED_HEADER, "true"))
     return headers
 
 
-def _has_body(request: Request) -> bool:
-    return "content-length" in request.headers or "transfer-encoding" in request.headers
+def _has_body(scope: Scope) -> bool:
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
 
 
-def upstream_url(base_url: str, scope: Scope) -> httpx.URL:
+def upstream_url(base_url: str, scope: Scope) -> URL:
     """The service's URL for this request: the checked path in its one forwarded spelling
     (gateway/canonical.py), so the service decodes exactly the path every gateway rule saw."""
-    target = upstream_path(scope["path"])
+    target = upstream_path(scope["path"]).decode("ascii")
     query: bytes = scope.get("query_string", b"")
-    return httpx.URL(base_url).copy_with(raw_path=target + b"?" + query if query else target)
+    if query:
+        target += "?" + query.decode("latin-1")
+    return URL(base_url + target, encoded=True)  # encoded: sent exactly as spelled here
 
 
-async def forward(request: Request, service: str) -> Response:
-    """Send `request` to `service` and stream its answer back."""
-    client: httpx.AsyncClient = request.app.state.http
-    settings: GatewaySettings = request.app.state.settings
-    base_url = settings.upstream_urls()[service]
-    url = upstream_url(base_url, request.scope)
-    token = settings.internal_token.get_secret_value() if settings.internal_token else ""
-    has_body = _has_body(request)
-    timeout = route_timeout(settings, request.url.path)
+def route_timeouts(settings: GatewaySettings) -> dict[str, aiohttp.ClientTimeout]:
+    """`UPSTREAM_ROUTE_TIMEOUTS` as client timeouts, built once."""
+    return {
+        prefix: client_timeout(settings, seconds)
+        for prefix, seconds in settings.upstream_route_timeouts.items()
+    }
 
-    def build() -> httpx.Request:
-        return client.build_request(
-            request.method,
-            url,
-            headers=upstream_headers(request, token, request.app.state.trusted_proxies),
-            content=request.stream() if has_body else None,
-            timeout=timeout,
-        )
 
-    retry = request.method in RETRIED_METHODS and not has_body
-    breaker: CircuitBreaker = request.app.state.breakers[service]
-    trial = _admit(breaker, service)
-    try:
-        upstream = await _send(client, build, service, retry=retry)
-    except httpx.PoolTimeout as exc:  # our own pool is exhausted: says nothing about the service
-        _release(breaker, trial)
-        raise _unavailable(service, exc) from exc
-    except httpx.ConnectTimeout as exc:
-        _record_failure(breaker, service)
-        raise _unavailable(service, exc) from exc
-    except httpx.TimeoutException as exc:
-        _record_failure(breaker, service)
-        log_event(logger, "gateway.upstream_timeout", logging.WARNING, upstream=service)
-        raise UpstreamTimeout(f"The {service} service did not answer in time.") from exc
-    except httpx.TransportError as exc:
-        _record_failure(breaker, service)
-        raise _unavailable(service, exc) from exc
-    except BaseException:  # cancelled (the client went away): no verdict on the service
-        _release(breaker, trial)
-        raise
-    _record_success(breaker, service)
-    return StreamingResponse(
-        upstream.aiter_raw(),
-        status_code=upstream.status_code,
-        headers={k: v for k, v in upstream.headers.items() if k.lower() not in _RESPONSE_DROPPED},
-        background=BackgroundTask(upstream.aclose),
+def route_timeout(
+    timeouts: Mapping[str, aiohttp.ClientTimeout], path: str, default: aiohttp.ClientTimeout
+) -> aiohttp.ClientTimeout:
+    """The timeout of the longest `UPSTREAM_ROUTE_TIMEOUTS` prefix of `path`, else `default`."""
+    prefix = longest_prefix(path, timeouts)
+    return timeouts[prefix] if prefix is not None else default
+
+
+class RequestBody:
+    """The client's body as the upstream request's payload, read as it arrives. Remembers why it
+    stopped early (a body limit of shared/body_limit.py, or the client leaving), which aiohttp
+    only reports as a failed upload."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.error: Exception | None = None
+        self.finished = asyncio.Event()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                message = await self._receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+        except Exception as exc:
+            self.error = exc
+            raise
+        finally:
+            self.finished.set()
+
+
+class Forwarder:
+    """Everything a proxied request needs, resolved once at start-up."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: GatewaySettings,
+        breakers: Mapping[str, CircuitBreaker],
+        proxies: TrustedProxies,
+    ) -> None:
+        self.session = session
+        self.base_urls = settings.upstream_urls()
+        self.token = settings.internal_token.get_secret_value() if settings.internal_token else ""
+        self.timeouts = route_timeouts(settings)
+        self.default_timeout = client_timeout(settings, settings.upstream_read_timeout_seconds)
+        self.breakers = breakers
+        self.proxies = proxies
+        self.pool_size = settings.upstream_max_connections
+        self.in_flight = 0  # requests waiting for or holding an upstream connection
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
+        """Send the request to `service` and stream its answer back."""
+        method: str = scope["method"]
+        body = RequestBody(receive) if _has_body(scope) else None
+
+        def send_once() -> Awaitable[aiohttp.ClientResponse]:
+            return self.session.request(
+                method,
+                upstream_url(self.base_urls[service], scope),
+                headers=upstream_headers(scope, self.token, self.proxies),
+                data=body.chunks() if body is not None else None,
+                allow_redirects=False,
+                timeout=route_timeout(self.timeouts, scope["path"], self.default_timeout),
+            )
+
+        breaker = self.breakers[service]
+        trial = _admit(breaker, service)
+        pool_was_full = self.in_flight >= self.pool_size
+        self.in_flight += 1
+        try:
+            upstream = await _send(send_once, service, retry=method in RETRIED_METHODS and body is None)
+        except aiohttp.ConnectionTimeoutError as exc:
+            if pool_was_full:  # our own pool is exhausted: says nothing about the service
+                _release(breaker, trial)
+            else:
+                _record_failure(breaker, service)
+            raise _unavailable(service, exc) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            _record_failure(breaker, service)
+            log_event(logger, "gateway.upstream_timeout", logging.WARNING, upstream=service)
+            raise UpstreamTimeout(f"The {service} service did not answer in time.") from exc
+        except aiohttp.ClientError as exc:
+            if body is not None and body.error is not None:  # the client's body failed, not the service
+                _release(breaker, trial)
+                raise body.error from None
+            _record_failure(breaker, service)
+            raise _unavailable(service, exc) from exc
+        except BaseException:  # cancelled (the client went away), or the body's own error
+            _release(breaker, trial)
+            raise
+        finally:
+            self.in_flight -= 1
+        _record_success(breaker, service)
+        try:
+            await relay(upstream, receive, send, body)
+        finally:
+            upstream.release()
+
+
+async def relay(
+    upstream: aiohttp.ClientResponse, receive: Receive, send: Send, body: RequestBody | None
+) -> None:
+    """Stream the service's answer to the client. An answer that arrives in one read (the usual
+    case) is sent as one message; a longer one stops being read as soon as the client goes away."""
+    await send(
+        {"type": "http.response.start", "status": upstream.status, "headers": response_headers(upstream)}
     )
+    content = upstream.content
+    chunk = await content.readany()
+    if content.at_eof():
+        await send({"type": "http.response.body", "body": chunk, "more_body": False})
+        return
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    rest = asyncio.ensure_future(_stream_rest(content, send))
+    gone = asyncio.ensure_future(_client_gone(receive, body))
+    try:
+        await asyncio.wait((rest, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (rest, gone):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not gone.cancelled() and gone.done() and not rest.done():
+        return  # the client left: nobody to answer
+    rest.result()  # the service's failure mid-answer, if any
 
 
-def _unavailable(service: str, exc: Exception) -> UpstreamUnavailable:
+async def _stream_rest(content: aiohttp.StreamReader, send: Send) -> None:
+    while chunk := await content.readany():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _client_gone(receive: Receive, body: RequestBody | None) -> None:
+    """Returns when the client disconnects; waits for the request body to be read first, so the two
+    never take each other's messages."""
+    if body is not None:
+        await body.finished.wait()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    """The service's headers as sent, minus hop-by-hop ones, with lower-case names (ASGI's form, which
+    the header-rewriting middleware relies on to replace rather than duplicate)."""
+    return _kept(upstream.raw_headers)
+
+
+def _kept(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower not in _RESPONSE_DROPPED:
+            kept.append((lower, value))
+    return kept
+
+
+def _unavailable(service: str, exc: BaseException) -> UpstreamUnavailable:
     log_event(
         logger, "gateway.upstream_unavailable", logging.WARNING, upstream=service, error=type(exc).__name__
     )
     return UpstreamUnavailable(f"The {service} service is unavailable; try again shortly.")
 
 
-def route_timeout(settings: GatewaySettings, path: str) -> httpx.Timeout | UseClientDefault:
-    """The read timeout of the longest `UPSTREAM_ROUTE_TIMEOUTS` prefix of `path`, else the client's."""
-    prefix = longest_prefix(path, settings.upstream_route_timeouts)
-    if prefix is None:
-        return httpx.USE_CLIENT_DEFAULT
-    connect = settings.upstream_connect_timeout_seconds
-    return httpx.Timeout(settings.upstream_route_timeouts[prefix], connect=connect, pool=connect)
-
-
-async def _send(
-    client: httpx.AsyncClient, build: Callable[[], httpx.Request], service: str, *, retry: bool
-) -> httpx.Response:
+async def _send(send_once: Callable[[], Awaitable[T]], service: str, *, retry: bool) -> T:
     """Send once; when `retry`, once more if the connection failed or was dropped before an answer.
 
     Only GET and HEAD without a body are retried: sending them twice changes nothing. Timeouts are
@@ -197,12 +344,14 @@ async def _send(
     helps nobody. A connection the service closed unused (a stale keep-alive) is the usual case.
     """
     try:
-        return await client.send(build(), stream=True)
+        return await send_once()
+    except aiohttp.ServerTimeoutError:
+        raise
     except RETRIABLE_ERRORS as exc:
         if not retry:
             raise
         log_event(logger, "gateway.upstream_retry", upstream=service, error=type(exc).__name__)
-    return await client.send(build(), stream=True)
+    return await send_once()
 
 
 def _admit(breaker: CircuitBreaker, service: str) -> bool:
@@ -235,18 +384,80 @@ def _release(breaker: CircuitBreaker, trial: bool) -> None:
         breaker.release_trial()
 
 
-def _endpoint_for(service: str) -> ProxyEndpoint:
-    async def proxy(request: Request) -> Response:
-        return await forward(request, service)
+class ProxyEndpoint:
+    """The plain ASGI endpoint of one service's routes; the app's handlers render its AppErrors."""
 
-    return proxy
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        forwarder: Forwarder = scope["app"].state.forwarder
+        await forwarder(scope, receive, send, self.service)
+
+
+def proxy_routes() -> dict[str, tuple[Route, Route]]:
+    """Per public prefix, its service's two routes: the prefix itself, and everything below it."""
+    routes = {}
+    for prefix, service in ROUTE_PREFIXES.items():
+        endpoint = ProxyEndpoint(service)
+        exact, below = (
+            Route(path, endpoint, methods=PROXY_METHODS, include_in_schema=False)
+            for path in (prefix, prefix + "/{path:path}")
+        )
+        routes[prefix] = (exact, below)
+    return routes
+
+
+PROXY_ROUTES = proxy_routes()
 
 
 def proxy_router() -> APIRouter:
-    """One catch-all route per public prefix; everything else stays the gateway's own (404/405)."""
-    router = APIRouter(include_in_schema=False)
-    for prefix, service in ROUTE_PREFIXES.items():
-        endpoint = _endpoint_for(service)
-        router.add_api_route(prefix, endpoint, methods=PROXY_METHODS)
-        router.add_api_route(prefix + "/{path:path}", endpoint, methods=PROXY_METHODS)
+    """One catch-all route per public prefix; everything else stays the gateway's own (404/405).
+    ProxyDispatch serves these routes' methods before the router is reached; the router answers
+    the other methods (405)."""
+    router = APIRouter()
+    for exact, below in PROXY_ROUTES.values():
+        router.routes += [exact, below]
     return router
+
+
+class ProxyDispatch:
+    """Innermost: a request for a service goes straight to the Forwarder, past FastAPI's exception
+    middleware, router and route matching (a fifth of the gateway's own per-request work when
+    measured); an AppError it raises is rendered here as the app's handlers would. Everything else
+    (the gateway's own routes, other methods) goes on to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.methods = frozenset(PROXY_METHODS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route(scope) if scope["type"] == "http" and scope["method"] in self.methods else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route  # the metrics' route template, as if the router had matched it
+        endpoint: ProxyEndpoint = route.app  # type: ignore[assignment]
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await endpoint(scope, receive, send_tracking)
+        except AppError as error:
+            if started:
+                raise
+            await problem_for(error, scope["path"])(scope, receive, send)
+
+    @staticmethod
+    def _route(scope: Scope) -> Route | None:
+        path: str = scope["path"]
+        for prefix, (exact, below) in PROXY_ROUTES.items():
+            if path == prefix:
+                return exact
+            if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] == "/":
+                return below
+        return None

@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.ratelimit.policy import Decision, Outcome, RouteClass, Rule, parse_rate_limit
+from gateway.ratelimit.redis_window import RedisSlidingWindows
 from gateway.settings import GatewaySettings
 from shared.app import prefetched_jwks_verifier_lifespan
 from shared.logging import log_event
@@ -58,39 +59,48 @@ def limits_from_settings(settings: GatewaySettings) -> dict[RouteClass, RateLimi
 class Counters:
     """One storage with two strategies: a moving window for `auth`, exact (it keeps a timestamp per
     request), where each guess at a password counts; a sliding-window counter elsewhere, which keeps
-    two counters per bucket and may let a request or so more through around a window boundary."""
+    two counters per bucket and may let a request or so more through around a window boundary.
 
-    def __init__(self, storage: Storage, timeout_seconds: float | None) -> None:
+    With `windows` (Redis), the sliding-window counters are counted and read back in one round trip
+    (gateway/ratelimit/redis_window.py) instead of `limits`' two."""
+
+    def __init__(
+        self, storage: Storage, timeout_seconds: float | None, windows: RedisSlidingWindows | None = None
+    ) -> None:
         self.storage = storage
         self._exact = MovingWindowRateLimiter(storage)
         self._approximate = SlidingWindowCounterRateLimiter(storage)
+        self._windows = windows
         self._timeout_seconds = timeout_seconds
 
     def _strategy(self, rule: Rule) -> RateLimiter:
         return self._exact if rule.route_class is RouteClass.AUTH else self._approximate
 
     async def _bounded(self, call: Awaitable[T]) -> T:
+        if self._timeout_seconds is None:  # memory: nothing to wait for
+            return await call
         async with asyncio.timeout(self._timeout_seconds):
             return await call
+
+    async def _hit(self, rule: Rule) -> tuple[bool, Outcome]:
+        """Count the request in the rule's bucket if it fits; whether it did, and the bucket after."""
+        if self._windows is not None and rule.route_class is not RouteClass.AUTH:
+            return await self._bounded(self._windows.hit(rule))
+        strategy = self._strategy(rule)
+        fits = await self._bounded(strategy.hit(rule.item, *rule.identifiers))
+        stats = await self._bounded(strategy.get_window_stats(rule.item, *rule.identifiers))
+        return fits, Outcome(rule, stats.remaining, stats.reset_time)
 
     async def decide(self, rules: Sequence[Rule]) -> Decision:
         """Count the request in each bucket in turn; the first full one refuses it (and the buckets
         after it are not spent)."""
+        outcomes = []
         for rule in rules:
-            strategy = self._strategy(rule)
-            if not await self._bounded(strategy.hit(rule.item, *rule.identifiers)):
-                stats = await self._bounded(strategy.get_window_stats(rule.item, *rule.identifiers))
-                refused = Outcome(rule, 0, stats.reset_time)
+            fits, outcome = await self._hit(rule)
+            if not fits:
+                refused = Outcome(rule, 0, outcome.reset_at)
                 return Decision(rules, [refused], refused)
-        every_stats = await self._bounded(
-            asyncio.gather(
-                *(self._strategy(rule).get_window_stats(rule.item, *rule.identifiers) for rule in rules)
-            )
-        )
-        outcomes = [
-            Outcome(rule, stats.remaining, stats.reset_time)
-            for rule, stats in zip(rules, every_stats, strict=True)
-        ]
+            outcomes.append(outcome)
         return Decision(rules, outcomes)
 
 
@@ -228,7 +238,7 @@ class RateLimits:
         storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=self._key_prefix, **options
         )
-        self._redis = Counters(storage, timeout)
+        self._redis = Counters(storage, timeout, RedisSlidingWindows(client, self._key_prefix))
         error = await self._ping(client)
         if error is not None:
             self._degrade(error)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
 from gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
-from gateway.proxy import route_timeout
+from gateway.proxy import client_timeout, route_timeout, route_timeouts
 from gateway.settings import GatewaySettings
 
 
@@ -141,7 +140,9 @@ def test_resilience_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = settings(monkeypatch)
     assert (defaults.breaker_failures, defaults.breaker_reset_seconds) == (5, 10.0)
     assert defaults.upstream_route_timeouts == {}
-    assert route_timeout(defaults, "/api/v1/payments") is httpx.USE_CLIENT_DEFAULT
+    default = client_timeout(defaults, defaults.upstream_read_timeout_seconds)
+    assert route_timeout(route_timeouts(defaults), "/api/v1/payments", default) is default
+    assert (default.sock_read, default.sock_connect, default.connect, default.total) == (30.0, 2.0, 2.0, None)
 
 
 def test_route_timeouts_apply_to_the_longest_matching_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,13 +152,15 @@ def test_route_timeouts_apply_to_the_longest_matching_prefix(monkeypatch: pytest
         UPSTREAM_CONNECT_TIMEOUT_SECONDS="1.5",
     )
     assert parsed.upstream_route_timeouts == {"/api/v1/payments": 40.0, "/api/v1/payments/webhooks": 5.5}
-    payments = route_timeout(parsed, "/api/v1/payments/665f1c2ab8e4d1a9c3f0b7d2")
-    assert isinstance(payments, httpx.Timeout)
-    assert (payments.read, payments.connect, payments.pool) == (40.0, 1.5, 1.5)
-    webhook = route_timeout(parsed, "/api/v1/payments/webhooks/stripe")
-    assert isinstance(webhook, httpx.Timeout)
-    assert webhook.read == 5.5
-    assert route_timeout(parsed, "/api/v1/paymentsX") is httpx.USE_CLIENT_DEFAULT
+    timeouts = route_timeouts(parsed)
+    default = client_timeout(parsed, parsed.upstream_read_timeout_seconds)
+    payments = route_timeout(timeouts, "/api/v1/payments/665f1c2ab8e4d1a9c3f0b7d2", default)
+    # The read bound per route; getting a connection and connecting keep the configured bound.
+    assert (payments.sock_read, payments.sock_connect, payments.connect) == (40.0, 1.5, 1.5)
+    assert payments.total is None  # answers may stream: no bound on the whole exchange
+    webhook = route_timeout(timeouts, "/api/v1/payments/webhooks/stripe", default)
+    assert webhook.sock_read == 5.5
+    assert route_timeout(timeouts, "/api/v1/paymentsX", default) is default
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def test_upstream_gets_the_resolved_client_and_scheme() -> None:
         },
         ("10.1.2.3", 4000),
     )
-    headers = dict(upstream_headers(request, "token", TrustedProxies(LB)))
+    headers = dict(upstream_headers(request.scope, "token", TrustedProxies(LB)))
     assert headers["X-Forwarded-For"] == "198.51.100.7"
     assert headers["X-Forwarded-Proto"] == "https"
     assert "forwarded" not in {name.lower() for name in headers}
@@ -108,6 +108,6 @@ def test_upstream_gets_the_peer_when_it_is_not_trusted() -> None:
     request = make_request(
         {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}, ("10.1.2.3", 4000)
     )
-    headers = dict(upstream_headers(request, "token", TrustedProxies()))
+    headers = dict(upstream_headers(request.scope, "token", TrustedProxies()))
     assert headers["X-Forwarded-For"] == "10.1.2.3"
     assert headers["X-Forwarded-Proto"] == "http"

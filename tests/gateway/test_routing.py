@@ -59,7 +59,7 @@ def test_gateway_replaces_what_only_it_may_say() -> None:
             "Authorization": "Bearer abc",
         }
     )
-    headers = dict(upstream_headers(request, "real-token"))
+    headers = dict(upstream_headers(request.scope, "real-token"))
     assert headers[INTERNAL_TOKEN_HEADER] == "real-token"
     assert headers["X-Forwarded-For"] == "203.0.113.9"
     assert headers["X-Request-ID"] == "rid-1"

@@ -178,8 +178,9 @@ class Stack:
         ]  # fmt: skip
         if name == "gateway":  # the public door: bounded request heads and connections (deploy/README.md)
             command += [
-                "--http", "h11",  # httptools buffers a request head of any size; h11 has a bound
-                "--h11-max-incomplete-event-size", "32768",  # > MAX_URL_BYTES + MAX_HEADER_BYTES
+                # httptools with a bound on the request head (uvicorn's own buffers a head of any size)
+                "--http", "gateway.server:BoundedHttpToolsProtocol",
+                "--loop", "uvloop",
                 "--limit-concurrency", "1000",  # connections + tasks; beyond it a fast 503
                 "--backlog", "2048",  # accept bursts; above that the kernel drops SYNs
             ]  # fmt: skip

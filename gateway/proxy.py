@@ -13,15 +13,12 @@ everything else the gateway does (docs/performance/gateway.md).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import aiohttp
 from fastapi import APIRouter
-from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
@@ -31,6 +28,7 @@ from gateway.canonical import upstream_path
 from gateway.clients import TrustedProxies
 from gateway.routing import ROUTE_PREFIXES, longest_prefix
 from gateway.settings import GatewaySettings
+from gateway.streams import HOP_BY_HOP, RequestBody, relay
 from shared.errors import AppError, UpstreamTimeout, UpstreamUnavailable, problem_for
 from shared.forwarding import CAPTCHA_VERIFIED_HEADER, INTERNAL_TOKEN_HEADER
 from shared.logging import log_event
@@ -45,20 +43,6 @@ RETRIABLE_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 # An idle pooled connection is closed after this long, before the services' own keep-alive timeout
 # (5 s, devstack/stack.py) closes it under a request that was just sent on it.
 UPSTREAM_KEEPALIVE_SECONDS = 4.0
-# Connection-level headers (RFC 9110 §7.6.1) belong to one hop and are never forwarded.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
-    }
-)
 # Set by the gateway alone: whatever a client sends under these names is dropped.
 GATEWAY_OWNED = frozenset(
     {
@@ -75,8 +59,6 @@ GATEWAY_OWNED = frozenset(
     }
 )
 _REQUEST_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP | GATEWAY_OWNED)
-# The gateway's own server adds these; passing the upstream's would duplicate them.
-_RESPONSE_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP | {"date", "server"})
 # Headers aiohttp would add on its own: the service gets what the client sent, nothing more.
 _NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -174,34 +156,6 @@ def route_timeout(
     return timeouts[prefix] if prefix is not None else default
 
 
-class RequestBody:
-    """The client's body as the upstream request's payload, read as it arrives. Remembers why it
-    stopped early (a body limit of shared/body_limit.py, or the client leaving), which aiohttp
-    only reports as a failed upload."""
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self.error: Exception | None = None
-        self.finished = asyncio.Event()
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                message = await self._receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientDisconnect()
-                chunk: bytes = message.get("body", b"")
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-        except Exception as exc:
-            self.error = exc
-            raise
-        finally:
-            self.finished.set()
-
-
 class Forwarder:
     """Everything a proxied request needs, resolved once at start-up."""
 
@@ -224,8 +178,27 @@ class Forwarder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         """Send the request to `service` and stream its answer back."""
-        method: str = scope["method"]
         body = RequestBody(receive) if _has_body(scope) else None
+        try:
+            upstream = await self._open(scope, service, body)
+        except BaseException:
+            if body is not None:
+                body.cancel()
+            raise
+        try:
+            if body is not None:
+                # The client's whole body first, as the gateway has always done (gateway/streams.py):
+                # a body limit it breaks answers instead of the service's early answer.
+                await body.finish()
+                if body.error is not None:
+                    raise body.error
+            await relay(upstream, receive, send)
+        finally:
+            upstream.release()
+
+    async def _open(self, scope: Scope, service: str, body: RequestBody | None) -> aiohttp.ClientResponse:
+        """The service's answer (status and headers), through its circuit breaker."""
+        method: str = scope["method"]
 
         def send_once() -> Awaitable[aiohttp.ClientResponse]:
             return self.session.request(
@@ -259,74 +232,13 @@ class Forwarder:
                 raise body.error from None
             _record_failure(breaker, service)
             raise _unavailable(service, exc) from exc
-        except BaseException:  # cancelled (the client went away), or the body's own error
+        except BaseException:  # cancelled: the client went away, no verdict on the service
             _release(breaker, trial)
             raise
         finally:
             self.in_flight -= 1
         _record_success(breaker, service)
-        try:
-            await relay(upstream, receive, send, body)
-        finally:
-            upstream.release()
-
-
-async def relay(
-    upstream: aiohttp.ClientResponse, receive: Receive, send: Send, body: RequestBody | None
-) -> None:
-    """Stream the service's answer to the client. An answer that arrives in one read (the usual
-    case) is sent as one message; a longer one stops being read as soon as the client goes away."""
-    await send(
-        {"type": "http.response.start", "status": upstream.status, "headers": response_headers(upstream)}
-    )
-    content = upstream.content
-    chunk = await content.readany()
-    if content.at_eof():
-        await send({"type": "http.response.body", "body": chunk, "more_body": False})
-        return
-    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    rest = asyncio.ensure_future(_stream_rest(content, send))
-    gone = asyncio.ensure_future(_client_gone(receive, body))
-    try:
-        await asyncio.wait((rest, gone), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (rest, gone):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if not gone.cancelled() and gone.done() and not rest.done():
-        return  # the client left: nobody to answer
-    rest.result()  # the service's failure mid-answer, if any
-
-
-async def _stream_rest(content: aiohttp.StreamReader, send: Send) -> None:
-    while chunk := await content.readany():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _client_gone(receive: Receive, body: RequestBody | None) -> None:
-    """Returns when the client disconnects; waits for the request body to be read first, so the two
-    never take each other's messages."""
-    if body is not None:
-        await body.finished.wait()
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-def response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
-    """The service's headers as sent, minus hop-by-hop ones, with lower-case names (ASGI's form, which
-    the header-rewriting middleware relies on to replace rather than duplicate)."""
-    return _kept(upstream.raw_headers)
-
-
-def _kept(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    kept = []
-    for name, value in raw:
-        lower = name.lower()
-        if lower not in _RESPONSE_DROPPED:
-            kept.append((lower, value))
-    return kept
+        return upstream
 
 
 def _unavailable(service: str, exc: BaseException) -> UpstreamUnavailable:

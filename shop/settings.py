@@ -17,7 +17,7 @@ class ShopSettings(CommonSettings):
     optional_secrets: ClassVar[frozenset[str]] = frozenset({"internal_token", "backup_encryption_key"})
 
     # Where `shop backup` writes (one sub-directory per backup) and `shop launch-check` looks.
-    backup_dir: Path = Path("backups")
+    backup_dir: Path = Path("var/backups")
     # Key of the backups' authenticated encryption (AES-256-GCM under a key derived from it with
     # HKDF-SHA256). Keep it apart from the backups: whoever holds both can read every customer's data.
     backup_encryption_key: SecretStr | None = None

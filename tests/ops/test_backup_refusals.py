@@ -73,7 +73,8 @@ def _wait_until_listening(port: int) -> None:
 
 
 async def test_wrong_credentials_are_named(guarded_server: int, tmp_path: Path) -> None:
-    url = f"mongodb://intruder:not-the-password@127.0.0.1:{guarded_server}/?replicaSet=secantus&directConnection=true"
+    fake = "intruder:not-the-password"  # no such user exists on the server
+    url = f"mongodb://{fake}@127.0.0.1:{guarded_server}/?replicaSet=secantus&directConnection=true"
     env = shop_env(ENV="test", MONGODB_URL=url, MONGODB_STARTUP_TIMEOUT_SECONDS="5")
     ran = await run_shop("backup", "--to", str(tmp_path / "backups"), env=env, cwd=tmp_path)
     assert ran.code == REFUSED

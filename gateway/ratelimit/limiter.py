@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 
 from gateway.ratelimit.policy import Decision, Outcome, RouteClass, Rule, parse_rate_limit
 from gateway.ratelimit.redis_window import RedisSlidingWindows
+from gateway.ratelimit.users import VerifiedTokens
 from gateway.settings import GatewaySettings
 from shared.app import prefetched_jwks_verifier_lifespan
 from shared.logging import log_event
@@ -121,6 +122,7 @@ class RateLimits:
         self.limits = dict(limits)
         # Set by the lifespan; without one (or before it) every request counts by IP.
         self.verifier: TokenVerifier | None = None
+        self.verified_tokens = VerifiedTokens()  # the verifier's recent verdicts (gateway/ratelimit/users.py)
         self._memory = Counters(MemoryStorage(), None)
         self._redis_url = redis_url
         self._key_prefix = key_prefix

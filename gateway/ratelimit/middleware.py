@@ -44,10 +44,9 @@ async def verified_user_id(limits: RateLimits, headers: Headers) -> str | None:
     try:
         # The same verifier as the services': it waits for a key fetch in flight, so a valid token
         # right after a restart counts for its user, not in the client address's bucket.
-        principal = await verifier.verify(token.strip())
+        return await limits.verified_tokens.user_id(verifier, token.strip())
     except (InvalidToken, KeysUnavailable):  # the service behind will answer 401 or 503
         return None
-    return principal.user_id
 
 
 class RateLimitMiddleware:

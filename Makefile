@@ -47,7 +47,7 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, asserts nothing; ~12 min)
 	$(BIN)/python -m bench
 
-bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders
+bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders, bench-backup
 	$(BIN)/python -m bench.$*
 
 lock: $(STAMP)  ## Re-pin every transitive dependency after changing pyproject.toml

@@ -1,6 +1,6 @@
 """`python -m bench` (or `make bench`): run every benchmark and print its figures."""
 
-from bench import auth, catalog, gateway, orders, transactions
+from bench import auth, backup, catalog, gateway, orders, transactions
 
 if __name__ == "__main__":
     for name, benchmark in (
@@ -9,6 +9,7 @@ if __name__ == "__main__":
         ("orders", orders),
         ("catalog", catalog),
         ("gateway", gateway),
+        ("backup", backup),
     ):
         print(f"== {name} ==", flush=True)
         benchmark.main()

@@ -12,11 +12,13 @@ import bson
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.catalog.seed import where
 from shared.db import Database, Document, MongoClient
 from shop.audit.checks import ShopData, Verdict, check_all, starting_balance
 from shop.audit.shapes import STATUS_FIELDS, number
 from shop.backup.snapshot import choose_method, snapshot_of
 from shop.backup.verify import VerifiedBackup
+from shop.console import OperatorError
 
 PRODUCT_FIELDS = {"stock": 1, "initial_stock": 1, "sku": 1}
 ORDER_FIELDS = {
@@ -136,6 +138,8 @@ async def audit_database(
     """Every invariant's verdict on `database` (read-only). `starting_stock` maps product ids to the
     stock they started with (a test's own record, or a baseline backup's); without it products whose
     document records no `initial_stock` are skipped by the stock balance."""
+    if not await client[database].list_collection_names():
+        raise OperatorError(f"database {database!r} on {where(url)} holds no collections: is the name right?")
     data, method = await load_database(client, client[database], url, scope)
     return AuditReport(database, check_all(data, starting_stock), method)
 

@@ -197,3 +197,11 @@ def test_orders_are_read_in_either_shape() -> None:
         False,
         2,
     )
+
+
+async def test_a_database_that_is_not_there_is_named(stack: Stack, books: Database, tmp_path: Path) -> None:
+    """A mistyped --db must not pass every invariant on nothing."""
+    ran = await audit(stack, books, tmp_path)
+    assert ran.code == 3
+    assert f"database {books.name!r} on 127.0.0.1:" in ran.error_line
+    assert "holds no collections" in ran.error_line

@@ -24,10 +24,10 @@ install: $(STAMP)  ## Create .venv and install the project with its pinned depen
 # launcher stays make's child and Ctrl-C/SIGTERM reach it exactly as without SEED; the seeder waits for
 # the gateway's /health, seeds, and stops by itself if the launcher exits first.
 run: $(STAMP)  ## Run the whole stack (embedded database, four services, gateway) until Ctrl-C; SEED=1 loads the demo catalog
-	$(if $(filter 1,$(SEED)),$(BIN)/python -m services.catalog.seed --wait $(SEED_ARGS) & exec )$(BIN)/python -m devstack
+	$(if $(filter 1,$(SEED)),$(BIN)/python -m devtools.seed --wait $(SEED_ARGS) & exec )$(BIN)/python -m devstack
 
 seed: $(STAMP)  ## Load the demo catalog into the running stack's database (idempotent); SEED_ARGS='--products 1000'
-	$(BIN)/python -m services.catalog.seed $(SEED_ARGS)
+	$(BIN)/python -m devtools.seed $(SEED_ARGS)
 
 test: $(STAMP)  ## Run the whole test suite (starts its own stack on free ports)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -23,8 +23,8 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from bench.stack import describe, running_stack
+from devtools.seed import demo_catalog, seed_catalog
 from services.catalog.products.search import tokens
-from services.catalog.seed import demo_catalog, seed_catalog
 from shared.db import Database, MongoClient
 
 SIZES = (1_000, 10_000)

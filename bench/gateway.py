@@ -45,7 +45,7 @@ from pymongo import AsyncMongoClient
 
 from bench.stack import percentile, running_stack
 from devstack.stack import Stack
-from services.catalog.seed import seed_catalog
+from devtools.seed import seed_catalog
 from shared.db import MongoClient
 from shared.settings import INTERNAL_TOKEN_HEADER
 

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
 from shared.body_limit import BodyLimitMiddleware
+from shared.context import ServiceContext
 from shared.db import (
     CollectionIndexes,
     MongoClient,
@@ -130,6 +131,7 @@ def mongo_lifespan(collections: CollectionIndexes) -> Lifespan:
             await ensure_collections(db, collections)
             app.state.mongo_client = client
             app.state.db = db
+            app.state.context = ServiceContext(client, db, settings)
 
             async def check_mongodb() -> None:
                 await ping(client, settings.health_check_timeout_seconds)
@@ -143,7 +145,8 @@ def mongo_lifespan(collections: CollectionIndexes) -> Lifespan:
 
 
 async def _check_server(client: MongoClient, settings: CommonSettings) -> None:
-    """Wait for the server; production refuses one that is not a replica-set member (DESIGN §3)."""
+    """Wait for the server; production refuses one that is not a replica-set member (transactions
+    need one: docs/transactions.md)."""
     try:
         await assert_replica_set(client, settings.mongodb_startup_timeout_seconds)
     except NotAReplicaSet:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.context import ServiceContext
 from shared.db import Database, MongoClient
 from shared.errors import Unauthorized
 from shared.tokens import AdminRequired, Principal, TokenVerifier
@@ -20,6 +21,12 @@ def get_db(request: Request) -> Database:
 def get_mongo_client(request: Request) -> MongoClient:
     client: MongoClient = request.app.state.mongo_client
     return client
+
+
+def get_context(request: Request) -> ServiceContext[Any]:
+    """The service's context (client, database, settings, transactions), built at start-up."""
+    context: ServiceContext[Any] = request.app.state.context
+    return context
 
 
 Db = Annotated[Database, Depends(get_db)]

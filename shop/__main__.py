@@ -156,7 +156,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "seed":
-        from services.catalog.seed import main as seed_main
+        from devtools.seed import main as seed_main
 
         return seed_main(args.seed_args)
     try:

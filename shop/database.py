@@ -9,8 +9,8 @@ import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from services.catalog.seed import where
 from shared.db import Document, MongoClient
+from shared.mongodb_url import where
 from shop.console import EXIT_USAGE, OperatorError
 
 AUTHENTICATION_FAILED = 18

@@ -1,7 +1,8 @@
 """The collections the order service owns, with their indexes (created at start-up).
 
 It also writes `products.stock` (owned by catalog): the one designed exception, always inside
-the same transaction as the order change that sells or returns the units (DESIGN §2).
+the same transaction as the order change that sells or returns the units (shared/stock.py,
+docs/architecture.md).
 """
 
 from pymongo import ASCENDING, DESCENDING, IndexModel

@@ -2,10 +2,11 @@
 
 from fastapi import FastAPI
 
+from services.payment import callbacks
 from services.payment.collections import COLLECTIONS
+from services.payment.context import payment_context_lifespan
 from services.payment.payments.reconciliation import reconciler_lifespan
 from services.payment.payments.router import router as payments_router
-from services.payment.providers.registry import provider_routers, providers_lifespan
 from services.payment.settings import PaymentSettings, get_settings
 from shared.app import create_service_app
 
@@ -17,6 +18,6 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         title="Payment service",
         collections=COLLECTIONS,
         # Provider routes first: their fixed paths (/sandbox/..., /webhooks/...) beat /{payment_id}.
-        routers=[*provider_routers(settings), payments_router],
-        lifespans=[providers_lifespan, reconciler_lifespan],
+        routers=[*callbacks.routers(settings), payments_router],
+        lifespans=[payment_context_lifespan, reconciler_lifespan],
     )

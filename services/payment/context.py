@@ -1,26 +1,30 @@
-"""What the payment use cases share: the database, settings, the enabled providers and the alarms."""
+"""What the payment use cases share: the service's context, the enabled providers and the alarms."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from services.payment.metrics import PaymentMetrics
 from services.payment.payments.errors import ProviderUnavailable
 from services.payment.providers.base import PaymentProvider
+from services.payment.providers.registry import build_providers
 from services.payment.settings import PaymentSettings
-from shared.db import Database, MongoClient
+from shared.context import ServiceContext
+from shared.logging import log_event
+
+logger = logging.getLogger("payment.providers")
 
 
 @dataclass(frozen=True)
-class PaymentContext:
-    client: MongoClient
-    db: Database
-    settings: PaymentSettings
+class PaymentContext(ServiceContext[PaymentSettings]):
     providers: dict[str, PaymentProvider]
-    # The app's registry at start-up (providers/registry.py); a private one elsewhere (tests, tools).
+    # The app's metrics registry at start-up; a private one elsewhere (tests, tools).
     metrics: PaymentMetrics = field(default_factory=PaymentMetrics)
 
     def provider(self, name: str) -> PaymentProvider:
@@ -29,13 +33,27 @@ class PaymentContext:
             raise ProviderUnavailable(f"The {name} provider is not offered here.")
         return provider
 
-    @property
-    def timeout(self) -> float:
-        return self.settings.transaction_timeout_seconds
+
+@asynccontextmanager
+async def payment_context_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the enabled providers and the context at start-up; close the providers at shutdown."""
+    settings: PaymentSettings = app.state.settings
+    providers = build_providers(settings, app.state.db)
+    if not providers:
+        log_event(logger, "payment.no_providers", logging.WARNING, hint="set PAYMENT_PROVIDERS")
+    metrics = PaymentMetrics(app.state.metrics.registry)
+    app.state.payment_context = PaymentContext(
+        app.state.mongo_client, app.state.db, settings, providers, metrics
+    )
+    try:
+        yield
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
 
 
 def payment_context(request: Request) -> PaymentContext:
-    """The context built at start-up (providers/registry.py), for routers."""
+    """The context built at start-up, for routers."""
     ctx: PaymentContext = request.app.state.payment_context
     return ctx
 

@@ -12,8 +12,8 @@ import bson
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.catalog.seed import where
 from shared.db import Database, Document, MongoClient
+from shared.mongodb_url import where
 from shop.audit.checks import ShopData, Verdict, check_all, starting_balance
 from shop.audit.shapes import STATUS_FIELDS, number
 from shop.backup.snapshot import choose_method, snapshot_of

@@ -12,8 +12,8 @@ from typing import Any
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import PyMongoError
 
-from services.catalog.seed import where
 from shared.db import Database, MongoClient
+from shared.mongodb_url import where
 from shop.backup.verify import VerifiedBackup
 from shop.console import OperatorError, Progress
 from shop.database import describe_failure

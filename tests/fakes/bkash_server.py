@@ -23,7 +23,7 @@ It follows bKash's tokenized checkout API as its integrations show it:
   the choice and redirects to `callbackURL?paymentID=…&status=success|failure|cancel&apiVersion=…`.
   Money moves only on execute (approved -> `Completed` with a trxID; not approved -> 2056; wallet
   or payerReference `01823074817` -> 2023 and `Failed`). fail -> `Failed`, cancel -> `Cancelled`
-  (those names are UNCONFIRMED in the notes).
+  (bKash's public material does not confirm those names).
 * Refunds: partial until nothing remains (`maxRefundableAmount` accounting); refund status lists
   every refund **with its `sku` and `reason`** (echoing sku there is UNCONFIRMED for real bKash).
 
@@ -40,135 +40,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import secrets
-import string
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlencode
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-V1 = "/v1.2.0-beta/tokenized/checkout"
-V2 = "/v2/tokenized-checkout"
-INSUFFICIENT_WALLET = "01823074817"
-AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-DHAKA = timedelta(hours=6)
-
-Body = dict[str, Any]
-FaultKind = Literal["hang", "slow", "maintenance", "http503", "http401", "empty"]
-
-
-@dataclass(frozen=True)
-class Config:
-    app_key: str
-    app_secret: str
-    username: str
-    password: str
-    token_ttl: float
-    refresh_ttl: float
-    v2_error_status: int
-    already_completed_code: str
-
-
-@dataclass
-class Refund:
-    refund_trx_id: str
-    amount: Decimal
-    sku: str
-    reason: str
-    completed_time: str
-
-
-@dataclass
-class Payment:
-    payment_id: str
-    hash: str
-    amount: str
-    currency: str
-    intent: str
-    invoice: str
-    payer_reference: str
-    callback_url: str
-    created_time: str
-    status: str = "Initiated"
-    choice: str | None = None
-    wallet: str | None = None
-    trx_id: str | None = None
-    executed_time: str | None = None
-    execute_calls: int = 0
-    refunds: list[Refund] = field(default_factory=list)
-
-    def refundable(self) -> Decimal:
-        return Decimal(self.amount) - sum((refund.amount for refund in self.refunds), Decimal(0))
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: FaultKind
-    seconds: float
-
-
-class BusinessError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class State:
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.token_ttl = config.token_ttl
-        self.id_tokens: dict[str, float] = {}  # token -> monotonic expiry
-        self.refresh_tokens: dict[str, float] = {}
-        self.payments: dict[str, Payment] = {}
-        self.calls: Counter[str] = Counter()
-        self.faults: dict[str, deque[Fault]] = {}
-        self.background: set[asyncio.Task[Any]] = set()
-
-    def next_fault(self, endpoint: str) -> Fault | None:
-        queue = self.faults.get(endpoint)
-        return queue.popleft() if queue else None
-
-    def issue_tokens(self, refresh_token: str | None = None) -> Body:
-        id_token = secrets.token_urlsafe(32)
-        self.id_tokens[id_token] = time.monotonic() + self.token_ttl
-        if refresh_token is None:
-            refresh_token = secrets.token_urlsafe(32)
-            self.refresh_tokens[refresh_token] = time.monotonic() + self.config.refresh_ttl
-        return {
-            "statusCode": "0000",
-            "statusMessage": "Successful",
-            "id_token": id_token,
-            "token_type": "Bearer",
-            "expires_in": int(self.token_ttl) if self.token_ttl >= 1 else self.token_ttl,
-            "refresh_token": refresh_token,
-        }
-
-    def token_valid(self, request: Request) -> bool:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        expiry = self.id_tokens.get(token)
-        app_key_ok = secrets.compare_digest(request.headers.get("x-app-key", ""), self.config.app_key)
-        return expiry is not None and expiry > time.monotonic() and app_key_ok
-
-
-def bkash_time(moment: datetime | None = None) -> str:
-    """bKash's `yyyy-MM-dd'T'HH:mm:ss:SSS 'GMT'+0600`."""
-    local = (moment or datetime.now(UTC)) + DHAKA
-    return local.strftime("%Y-%m-%dT%H:%M:%S:") + f"{local.microsecond // 1000:03d} GMT+0600"
-
-
-def new_id(prefix: str, length: int) -> str:
-    alphabet = string.ascii_uppercase + string.digits
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+from tests.fakes.bkash_bank import V1, V2, Bank, Body, BusinessError, Config, Fault
 
 
 def unauthorized() -> JSONResponse:
@@ -177,7 +60,7 @@ def unauthorized() -> JSONResponse:
 
 def create_app(config: Config) -> FastAPI:
     app = FastAPI(title="fake bKash", openapi_url=None)
-    state = State(config)
+    state = Bank(config)
     app.state.bkash = state
 
     async def serve(
@@ -253,14 +136,6 @@ def create_app(config: Config) -> FastAPI:
 
     # --- tokens --------------------------------------------------------------------------------------
 
-    def credentials_ok(request: Request, body: Body) -> bool:
-        return (
-            secrets.compare_digest(request.headers.get("username", ""), config.username)
-            and secrets.compare_digest(request.headers.get("password", ""), config.password)
-            and secrets.compare_digest(str(body.get("app_key", "")), config.app_key)
-            and secrets.compare_digest(str(body.get("app_secret", "")), config.app_secret)
-        )
-
     async def token_endpoint(endpoint: str, request: Request, refresh: bool) -> Response:
         state.calls[endpoint] += 1
         fault = state.next_fault(endpoint)
@@ -274,7 +149,7 @@ def create_app(config: Config) -> FastAPI:
             body = await request.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not credentials_ok(request, body):
+        if not isinstance(body, dict) or not state.credentials_ok(request, body):
             # Legacy envelope, as older bKash errors use it.
             return JSONResponse({"errorCode": "2001", "errorMessage": "Invalid App Key"})
         if not refresh:
@@ -297,259 +172,38 @@ def create_app(config: Config) -> FastAPI:
 
     # --- payments ------------------------------------------------------------------------------------
 
-    def required(body: Body, *names: str) -> list[str]:
-        values = [body.get(name) for name in names]
-        if any(value in (None, "") for value in values):
-            raise BusinessError("2065", "Mandatory field missing")
-        return [str(value) for value in values]
-
-    def payment_of(body: Body, key: str = "paymentID") -> Payment:
-        payment = state.payments.get(
-            str(body.get(key) or body.get("paymentID") or body.get("paymentId") or "")
-        )
-        if payment is None:
-            raise BusinessError("2002", "Invalid Payment ID")
-        return payment
-
-    def create_payment(body: Body, base: str) -> Body:
-        mode, payer, callback, amount, currency, intent, invoice = required(
-            body,
-            "mode",
-            "payerReference",
-            "callbackURL",
-            "amount",
-            "currency",
-            "intent",
-            "merchantInvoiceNumber",
-        )
-        if mode != "0011":
-            raise BusinessError("2063", "Mode is not valid as per request data")
-        if not AMOUNT.match(amount) or Decimal(amount) <= 0:
-            raise BusinessError("2006", "Invalid amount")
-        if currency != "BDT":
-            raise BusinessError("2007", "Invalid currency")
-        if intent not in ("sale", "authorization"):
-            raise BusinessError("2008", "Invalid intent")
-        if not re.match(r"^https?://[^\s?#]+$", callback):
-            raise BusinessError("2049", "Invalid Merchant Callback URL")
-        if len(invoice) > 255:
-            raise BusinessError("2031", "Invalid merchant invoice number")
-        if len(payer) > 255:
-            raise BusinessError("2048", "Invalid Payer Reference")
-        payment = Payment(
-            payment_id=new_id("TR0011", 15),
-            hash=secrets.token_urlsafe(16),
-            amount=amount,
-            currency=currency,
-            intent=intent,
-            invoice=invoice,
-            payer_reference=payer,
-            callback_url=callback,
-            created_time=bkash_time(),
-        )
-        state.payments[payment.payment_id] = payment
-        query = {
-            "paymentID": payment.payment_id,
-            "hash": payment.hash,
-            "mode": mode,
-            "apiVersion": "v1.2.0-beta",
-        }
-        return {
-            "statusCode": "0000",
-            "statusMessage": "Successful",
-            "paymentID": payment.payment_id,
-            "bkashURL": f"{base}/redirect/tokenized/?{urlencode(query)}",
-            "callbackURL": callback,
-            **{
-                f"{name}CallbackURL": callback
-                + "?"
-                + urlencode({"paymentID": payment.payment_id, "status": hint})
-                for name, hint in (("success", "success"), ("failure", "failure"), ("cancelled", "cancel"))
-            },
-            "amount": amount,
-            "intent": intent,
-            "currency": currency,
-            "paymentCreateTime": payment.created_time,
-            "transactionStatus": payment.status,
-            "merchantInvoiceNumber": invoice,
-        }
-
-    def execute_payment(body: Body) -> Body:
-        payment = payment_of(body)
-        payment.execute_calls += 1
-        if payment.status == "Completed":
-            raise BusinessError(config.already_completed_code, "The payment has already been completed")
-        if payment.status != "Initiated" or payment.choice != "approve":
-            raise BusinessError("2056", "Invalid Payment State")
-        if INSUFFICIENT_WALLET in (payment.wallet, payment.payer_reference):
-            payment.status = "Failed"
-            raise BusinessError("2023", "Insufficient Balance")
-        if any(
-            other.invoice == payment.invoice and other.status == "Completed"
-            for other in state.payments.values()
-        ):
-            payment.status = "Failed"
-            raise BusinessError("2029", "Duplicate for All Transactions")
-        payment.status, payment.trx_id, payment.executed_time = "Completed", new_id("", 10), bkash_time()
-        return {
-            "statusCode": "0000",
-            "statusMessage": "Successful",
-            "paymentID": payment.payment_id,
-            "payerReference": payment.payer_reference,
-            "customerMsisdn": payment.wallet or "01770618575",
-            "trxID": payment.trx_id,
-            "amount": payment.amount,
-            "transactionStatus": payment.status,
-            "paymentExecuteTime": payment.executed_time,
-            "currency": payment.currency,
-            "intent": payment.intent,
-            "merchantInvoiceNumber": payment.invoice,
-        }
-
-    def payment_status(body: Body) -> Body:
-        payment = payment_of(body)
-        answer: Body = {
-            "paymentID": payment.payment_id,
-            "mode": "0011",
-            "paymentCreateTime": payment.created_time,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "intent": payment.intent,
-            "merchantInvoice": payment.invoice,  # sic: not merchantInvoiceNumber (as query answers spell it)
-            "transactionStatus": payment.status,
-            "statusCode": "0000",
-            "statusMessage": "Successful",
-            "payerReference": payment.payer_reference,
-        }
-        if payment.trx_id:
-            answer |= {
-                "trxID": payment.trx_id,
-                "paymentExecuteTime": payment.executed_time,
-                "verificationStatus": "Complete",
-            }
-        return answer
-
-    def search_transaction(body: Body) -> Body:
-        (trx_id,) = required(body, "trxID")
-        payment = next((p for p in state.payments.values() if p.trx_id == trx_id), None)
-        if payment is None:
-            raise BusinessError("2033", "Transaction not found")
-        return {
-            "trxID": trx_id,
-            "initiationTime": payment.created_time,
-            "completedTime": payment.executed_time,
-            "transactionType": "bKash Tokenized Checkout via API",
-            "customerMsisdn": payment.wallet or "01770618575",
-            "transactionStatus": payment.status,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "organizationShortCode": "50022",
-            "statusCode": "0000",
-            "statusMessage": "Successful",
-        }
-
     @app.post(f"{V1}/create")
     async def create(request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
-        return await serve("create", request, lambda body: create_payment(body, base), auth="token")
+        return await serve("create", request, lambda body: state.create_payment(body, base), auth="token")
 
     @app.post(f"{V1}/execute")
     async def execute(request: Request) -> Response:
-        return await serve("execute", request, execute_payment, auth="token")
+        return await serve("execute", request, state.execute_payment, auth="token")
 
     @app.post(f"{V1}/payment/status")
     async def status(request: Request) -> Response:
-        return await serve("status", request, payment_status, auth="token")
+        return await serve("status", request, state.payment_status, auth="token")
 
     @app.post(f"{V1}/general/searchTransaction")
     async def search(request: Request) -> Response:
-        return await serve("search", request, search_transaction, auth="token")
+        return await serve("search", request, state.search_transaction, auth="token")
 
     # --- v2 refunds ----------------------------------------------------------------------------------
 
-    def refunded_payment(body: Body) -> Payment:
-        payment = payment_of(body, "paymentId")
-        if payment.status != "Completed" or str(body.get("trxId", "")) != payment.trx_id:
-            raise BusinessError("2033", "Transaction not found")
-        return payment
-
-    def refund_payment(body: Body) -> Body:
-        _, _, amount, sku, reason = required(body, "paymentId", "trxId", "refundAmount", "sku", "reason")
-        payment = refunded_payment(body)
-        if not AMOUNT.match(amount) or Decimal(amount) <= 0:
-            raise BusinessError("2006", "Invalid amount")
-        if len(sku) > 255 or len(reason) > 255:
-            raise BusinessError("2025", "Invalid request body")
-        if payment.refundable() <= 0:
-            raise BusinessError("2034", "Transaction has already been reversed")
-        if Decimal(amount) > payment.refundable():
-            raise BusinessError("2026", "Reversal amount is greater than the remaining amount")
-        refund = Refund(new_id("", 10), Decimal(amount), sku, reason, bkash_time())
-        payment.refunds.append(refund)
-        return {
-            "originalTrxId": payment.trx_id,
-            "refundTrxId": refund.refund_trx_id,
-            "refundTransactionStatus": "Completed",
-            "originalTrxAmount": payment.amount,
-            "refundAmount": amount,
-            "currency": payment.currency,
-            "completedTime": refund.completed_time,
-            "sku": sku,
-            "reason": reason,
-        }
-
-    def refund_status(body: Body) -> Body:
-        required(body, "paymentId", "trxId")
-        payment = refunded_payment(body)
-        return {
-            "originalTrxId": payment.trx_id,
-            "originalTrxAmount": payment.amount,
-            "originalTrxCompletedTime": payment.executed_time,
-            "maxRefundableAmount": f"{payment.refundable():.2f}",
-            "refundTransactions": [
-                {
-                    "refundTrxId": refund.refund_trx_id,
-                    "refundTransactionStatus": "Completed",
-                    "refundAmount": f"{refund.amount:.2f}",
-                    "completedTime": refund.completed_time,
-                    "sku": refund.sku,
-                    "reason": refund.reason,
-                }
-                for refund in payment.refunds
-            ],
-        }
-
     @app.post(f"{V2}/refund/payment/transaction")
     async def refund(request: Request) -> Response:
-        return await serve("refund", request, refund_payment, auth="token", v2=True)
+        return await serve("refund", request, state.refund_payment, auth="token", v2=True)
 
     @app.post(f"{V2}/refund/payment/status")
     async def refund_state(request: Request) -> Response:
-        return await serve("refund_status", request, refund_status, auth="token", v2=True)
+        return await serve("refund_status", request, state.refund_status, auth="token", v2=True)
 
     # --- the shopper on the "bKash page" ---------------------------------------------------------------
 
-    def decide(payment: Payment, choice: str, wallet: str | None) -> str:
-        """Record what the shopper did; the browser is then sent to the merchant's callback."""
-        if payment.status == "Initiated" and payment.choice is None:
-            payment.choice, payment.wallet = choice, wallet
-            if choice == "fail":
-                payment.status = "Failed"
-            elif choice == "cancel":
-                payment.status = "Cancelled"
-        status = {"approve": "success", "fail": "failure", "cancel": "cancel"}[choice]
-        query = urlencode({"paymentID": payment.payment_id, "status": status, "apiVersion": "1.2.0-beta"})
-        return f"{payment.callback_url}?{query}"
-
-    def page_payment(request: Request) -> Payment | None:
-        payment = state.payments.get(request.query_params.get("paymentID", ""))
-        if payment is None or not secrets.compare_digest(request.query_params.get("hash", ""), payment.hash):
-            return None
-        return payment
-
     @app.get("/redirect/tokenized/")
     async def page(request: Request) -> Response:
-        payment = page_payment(request)
+        payment = state.page_payment(request)
         if payment is None:
             return HTMLResponse("<p>Invalid payment link</p>", 404)
         links = "".join(
@@ -560,11 +214,11 @@ def create_app(config: Config) -> FastAPI:
 
     @app.get("/redirect/tokenized/decide")
     async def page_decision(request: Request) -> Response:
-        payment = page_payment(request)
+        payment = state.page_payment(request)
         choice = request.query_params.get("choice", "")
         if payment is None or choice not in ("approve", "fail", "cancel"):
             return HTMLResponse("<p>Invalid payment link</p>", 404)
-        return RedirectResponse(decide(payment, choice, request.query_params.get("wallet")), 302)
+        return RedirectResponse(state.decide(payment, choice, request.query_params.get("wallet")), 302)
 
     # --- test controls ---------------------------------------------------------------------------------
 
@@ -613,7 +267,7 @@ def create_app(config: Config) -> FastAPI:
         body = await request.json()
         if payment is None or body.get("choice") not in ("approve", "fail", "cancel"):
             return JSONResponse({"detail": "unknown payment or choice"}, 404)
-        return JSONResponse({"redirect": decide(payment, body["choice"], body.get("wallet"))})
+        return JSONResponse({"redirect": state.decide(payment, body["choice"], body.get("wallet"))})
 
     @app.post("/__control/faults")
     async def add_fault(request: Request) -> Body:

@@ -23,7 +23,7 @@ from shared.currencies import (
     to_provider,
 )
 from shared.money import MAX_AMOUNT
-from tests.fakes.stripe_server import check_amount, major_units
+from tests.fakes.stripe_wire import check_amount, major_units
 
 # Every ISO 4217 code with minor units: the shop may be configured to sell in any of them.
 CURRENCIES = sorted(code.code for code in iso4217.Currency if is_known(code.code))

@@ -13,6 +13,7 @@ from services.auth.settings import AuthSettings
 from services.catalog.settings import CatalogSettings
 from services.order.settings import OrderSettings
 from services.payment.settings import PaymentSettings
+from shop.settings import ShopSettings
 
 SETTINGS: list[type[BaseSettings]] = [
     AuthSettings,
@@ -21,6 +22,7 @@ SETTINGS: list[type[BaseSettings]] = [
     PaymentSettings,
     GatewaySettings,
     StackSettings,
+    ShopSettings,
 ]
 
 

@@ -33,7 +33,7 @@ from services.auth.sessions.service import (
     successor_of,
 )
 from services.auth.users import repository as users
-from shared.db import Document, with_transaction
+from shared.db import Document
 from shared.logging import log_event
 
 logger = logging.getLogger("auth.sessions")
@@ -57,9 +57,7 @@ async def rotate(ctx: SessionContext, presented: str) -> IssuedTokens:
         await repository.insert_refresh_token(ctx.db, doc, session)
         return doc
 
-    stored = await with_transaction(
-        ctx.client, spend_and_replace, timeout_seconds=ctx.settings.transaction_timeout_seconds
-    )
+    stored = await ctx.transaction(spend_and_replace)
     if stored is None:
         stored = await _successor_again_or_reject(ctx, token_hash, successor_hash, now)
     user = await users.find_by_id(ctx.db, stored["user_id"])

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 def session_context(db: Db, client: Mongo, ring: Keys, settings: Settings) -> SessionContext:
-    return SessionContext(db, client, ring, settings)
+    return SessionContext(client, db, settings, ring)
 
 
 Context = Annotated[SessionContext, Depends(session_context)]

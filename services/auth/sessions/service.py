@@ -23,7 +23,8 @@ from services.auth.sessions import repository
 from services.auth.settings import AuthSettings
 from services.auth.tokens.access import issue_access_token
 from services.auth.tokens.keys import KeyRing
-from shared.db import Database, Document, MongoClient, with_transaction
+from shared.context import ServiceContext
+from shared.db import Document
 from shared.logging import log_event
 
 logger = logging.getLogger("auth.sessions")
@@ -38,13 +39,10 @@ class IssuedTokens:
 
 
 @dataclass(frozen=True)
-class SessionContext:
-    """What every session use case needs."""
+class SessionContext(ServiceContext[AuthSettings]):
+    """What every session use case needs: the service's context and the keys that sign tokens."""
 
-    db: Database
-    client: MongoClient
     ring: KeyRing
-    settings: AuthSettings
 
 
 def _refresh_secret(settings: AuthSettings) -> bytes:
@@ -122,7 +120,7 @@ async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
         await repository.insert_family(ctx.db, family, session)
         await repository.insert_refresh_token(ctx.db, doc, session)
 
-    await with_transaction(ctx.client, store, timeout_seconds=ctx.settings.transaction_timeout_seconds)
+    await ctx.transaction(store)
     log_event(logger, "session.started", user_id=str(user["_id"]), family_id=family["_id"])
     return issue_tokens(ctx, user, token, doc, now)
 

@@ -16,7 +16,7 @@ class UnknownCategory(ValidationFailed):
 
 
 class StockWouldGoNegative(Conflict):
-    slug, title = "insufficient-stock", "Stock cannot go below zero"
+    slug, title = "insufficient-stock", "Not enough stock"
 
 
 class StockTooLarge(Conflict):

@@ -19,7 +19,9 @@ from services.catalog.products.schemas import (
     StockAdjustmentRequest,
     StockAdjustmentResult,
 )
-from shared.deps import AdminUser, Db, Mongo, OptionalUser
+from services.catalog.settings import CatalogSettings
+from shared.context import ServiceContext
+from shared.deps import AdminUser, Db, OptionalUser, get_context
 from shared.http_cache import conditional_json
 from shared.ids import ProductId
 from shared.money import MAX_AMOUNT, Currency
@@ -35,6 +37,7 @@ def offered_currencies(request: Request) -> list[str]:
 
 
 Offered = Annotated[list[str], Depends(offered_currencies)]
+Context = Annotated[ServiceContext[CatalogSettings], Depends(get_context)]
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is current."}
@@ -110,12 +113,6 @@ async def deactivate_product(product_id: ProductId, db: Db, _: AdminUser) -> Res
     summary="Add or remove stock with a reason (admin)",
 )
 async def adjust_stock(
-    request: Request,
-    product_id: ProductId,
-    body: StockAdjustmentRequest,
-    client: Mongo,
-    db: Db,
-    admin: AdminUser,
+    product_id: ProductId, body: StockAdjustmentRequest, ctx: Context, admin: AdminUser
 ) -> StockAdjustmentResult:
-    timeout = request.app.state.settings.transaction_timeout_seconds
-    return await stock.adjust_stock(client, db.name, product_id, body, admin, timeout_seconds=timeout)
+    return await stock.adjust_stock(ctx, product_id, body, admin)

@@ -10,8 +10,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from services.catalog.products import repository
 from services.catalog.products.errors import ProductNotFound, StockTooLarge, StockWouldGoNegative
 from services.catalog.products.schemas import StockAdjustment, StockAdjustmentRequest, StockAdjustmentResult
+from services.catalog.settings import CatalogSettings
 from shared.clock import utcnow
-from shared.db import MongoClient, with_transaction
+from shared.context import ServiceContext
 from shared.ids import to_object_id
 from shared.logging import log_event
 from shared.money import MAX_STOCK
@@ -21,16 +22,10 @@ logger = logging.getLogger("catalog.stock")
 
 
 async def adjust_stock(
-    client: MongoClient,
-    db_name: str,
-    product_id: str,
-    request: StockAdjustmentRequest,
-    actor: Principal,
-    *,
-    timeout_seconds: float,
+    ctx: ServiceContext[CatalogSettings], product_id: str, request: StockAdjustmentRequest, actor: Principal
 ) -> StockAdjustmentResult:
     """Add or remove stock with a reason; going below zero or above MAX_STOCK changes nothing (409)."""
-    db = client[db_name]
+    db = ctx.db
     oid = to_object_id(product_id)
     now = utcnow()
     adjustment = {
@@ -44,7 +39,7 @@ async def adjust_stock(
 
     async def record_then_apply(session: AsyncClientSession) -> tuple[int, int]:
         await repository.insert_adjustment(db, adjustment, session)
-        # The contended write goes last, just before commit (DESIGN §3).
+        # The contended write goes last, just before commit (docs/transactions.md).
         updated = await repository.increment_stock(db, oid, request.delta, MAX_STOCK, now, session)
         if updated is None:
             current = await repository.find_product(db, oid, session)
@@ -62,7 +57,7 @@ async def adjust_stock(
             )
         return updated["stock"], updated["version"]
 
-    stock, version = await with_transaction(client, record_then_apply, timeout_seconds=timeout_seconds)
+    stock, version = await ctx.transaction(record_then_apply)
     log_event(
         logger, "stock.adjusted", product_id=product_id, delta=request.delta, stock=stock, actor=actor.user_id
     )

@@ -8,7 +8,7 @@ class ProductUnavailable(NotFound):
 
 
 class ProductInactive(ValidationFailed):
-    slug, title = "product-inactive", "This product can no longer be ordered"
+    slug, title = "product-inactive", "A product can no longer be ordered"
 
 
 class CartFull(Conflict):

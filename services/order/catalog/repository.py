@@ -1,18 +1,23 @@
-"""Every query the order service makes on `products` (owned by catalog).
+"""The order service's adapter to `products` (owned by the catalog service).
 
-Stock changes here only ever run inside the transaction that creates, cancels, expires or refunds
-the order they belong to, so units are sold and returned exactly once.
+Why this crossing exists: an order is priced from the catalog as it is at checkout, and its units
+are taken from stock in the same transaction that creates the order, so nothing is ever oversold;
+cancellation and expiry give them back in the transaction that closes the order, so they come back
+exactly once. Every read and write the order service makes on `products` goes through here; the
+stock writes themselves are the shared ones (`shared/stock.py`) that refunds use too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.db import Database, Document
+from shared.stock import return_stock, take_stock
+
+__all__ = ["PRODUCT_FIELDS", "find_products", "return_stock", "take_stock"]
 
 PRODUCT_FIELDS = {"sku": 1, "name": 1, "price": 1, "stock": 1, "active": 1}
 
@@ -23,26 +28,3 @@ async def find_products(
     ids = list(dict.fromkeys(product_ids))
     cursor = db.products.find({"_id": {"$in": ids}}, PRODUCT_FIELDS, session=session)
     return {doc["_id"]: doc async for doc in cursor}
-
-
-async def take_stock(
-    db: Database, product_id: ObjectId, quantity: int, now: datetime, session: AsyncClientSession
-) -> bool:
-    """Sell `quantity` units if at least that many are in stock and the product is active."""
-    result = await db.products.update_one(
-        {"_id": product_id, "active": True, "stock": {"$gte": quantity}},
-        {"$inc": {"stock": -quantity, "version": 1}, "$set": {"updated_at": now}},
-        session=session,
-    )
-    return result.modified_count == 1
-
-
-async def return_stock(
-    db: Database, product_id: ObjectId, quantity: int, now: datetime, session: AsyncClientSession
-) -> None:
-    """Put units back (cancel, expiry, refund); the caller guarantees it happens once per unit sold."""
-    await db.products.update_one(
-        {"_id": product_id},
-        {"$inc": {"stock": quantity, "version": 1}, "$set": {"updated_at": now}},
-        session=session,
-    )

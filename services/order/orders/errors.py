@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.idempotency import IdempotencyKeyRequired, IdempotencyKeyReused
 
 
 class OrderNotFound(NotFound):
@@ -15,7 +14,7 @@ class OrderNotFound(NotFound):
 class InsufficientStock(Conflict):
     """Names every short line with what is available, so the client can adjust in one go."""
 
-    slug, title = "insufficient-stock", "Not enough stock for some lines"
+    slug, title = "insufficient-stock", "Not enough stock"
 
     def __init__(self, lines: list[dict[str, Any]]) -> None:
         super().__init__("Some lines ask for more than is in stock; nothing was ordered.", lines=lines)
@@ -30,7 +29,7 @@ class UnknownProducts(ValidationFailed):
 
 
 class InactiveProducts(ValidationFailed):
-    slug, title = "product-inactive", "Some products can no longer be ordered"
+    slug, title = "product-inactive", "A product can no longer be ordered"
 
 
 class MixedCurrencies(ValidationFailed):
@@ -70,6 +69,3 @@ class HeldUnitsLimit(Conflict):
     with the units already `held` in unpaid orders and the units `requested` now."""
 
     slug, title = "held-units-limit", "Too many units of a product held in unpaid orders"
-
-
-__all__ = ["IdempotencyKeyRequired", "IdempotencyKeyReused"]

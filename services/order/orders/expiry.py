@@ -6,10 +6,7 @@ same order: each expiry is a guarded transition in its own transaction, so exact
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +17,7 @@ from services.order.orders.checkout import OrderContext
 from services.order.orders.lifecycle import expire_order
 from shared.clock import utcnow
 from shared.logging import log_event
+from shared.periodic import Periodic, running
 
 logger = logging.getLogger("order.expiry")
 
@@ -36,25 +34,10 @@ async def sweep(ctx: OrderContext) -> int:
     return expired
 
 
-async def run_reaper(ctx: OrderContext) -> None:
-    interval = ctx.settings.order_expiry_sweep_seconds
-    while True:
-        try:
-            await sweep(ctx)
-        except Exception:
-            # A failed sweep (database away, say) is retried at the next tick; the reaper never dies.
-            logger.exception("order.expiry_sweep_failed")
-        # Jitter keeps replicas from sweeping in lockstep.
-        await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - not for security
-
-
 @asynccontextmanager
 async def reaper_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    ctx = OrderContext(app.state.mongo_client, app.state.db, app.state.settings)
-    task = asyncio.create_task(run_reaper(ctx), name="order-reaper")
-    try:
+    """Sweep every ORDER_EXPIRY_SWEEP_SECONDS for as long as the service runs (every replica)."""
+    ctx: OrderContext = app.state.context
+    sweeping = Periodic("order.expiry_sweep", ctx.settings.order_expiry_sweep_seconds, lambda: sweep(ctx))
+    async with running(sweeping):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -20,21 +20,14 @@ from services.order.catalog import repository as catalog
 from services.order.orders import repository
 from services.order.orders.checkout import OrderContext
 from services.order.orders.errors import IllegalTransition, OrderNotFound
-from services.order.orders.events import event
 from services.order.orders.schemas import Order
-from services.order.orders.state import (
-    FULFILMENT_STEPS,
-    SHIPPABLE_MONEY,
-    FulfilmentStatus,
-    MoneyStatus,
-    OrderStatus,
-)
+from services.order.orders.state import ADMIN_STEPS, close_guard, step_guard
 from services.order.orders.views import to_order
 from shared.clock import utcnow
-from shared.db import Document, with_transaction
+from shared.contracts.orders import CLOSING_EVENTS, FulfilmentStatus, MoneyStatus, order_event, split_of
+from shared.db import Document
 from shared.ids import to_object_id
 from shared.logging import log_event
-from shared.order_states import split_of
 from shared.tokens import Principal
 
 logger = logging.getLogger("order.lifecycle")
@@ -49,7 +42,7 @@ class _NotPending(Exception):
 async def close_unpaid(
     ctx: OrderContext,
     order_id: ObjectId,
-    target: OrderStatus,
+    closing: FulfilmentStatus,
     actor: str,
     *,
     extra_filter: Document | None = None,
@@ -60,12 +53,11 @@ async def close_unpaid(
     None when the order was not pending (or did not match `extra_filter`): nothing changed.
     """
     now = utcnow()
-    closing = FulfilmentStatus(target.value)
 
     async def close(session: AsyncClientSession) -> Document:
         closed = await repository.transition(
             ctx.db,
-            {"_id": order_id, "status": OrderStatus.PENDING_PAYMENT.value, **(extra_filter or {})},
+            close_guard(order_id, extra_filter),
             {"fulfilment_status": closing.value, "money_status": MoneyStatus.UNPAID.value},
             now,
             actor,
@@ -74,20 +66,15 @@ async def close_unpaid(
         )
         if closed is None:
             raise _NotPending
-        await repository.insert_event(
-            ctx.db, event(f"Order{target.value.capitalize()}", closed, now), session
-        )
-        for line in sorted(closed["items"], key=lambda line: line["product_id"]):
-            await catalog.return_stock(ctx.db, line["product_id"], line["quantity"], now, session)
+        await repository.insert_event(ctx.db, order_event(CLOSING_EVENTS[closing], closed, now), session)
+        await catalog.return_stock(ctx.db, closed["items"], now, session)  # contended: last
         return closed
 
     try:
-        closed = await with_transaction(
-            ctx.client, close, timeout_seconds=ctx.settings.transaction_timeout_seconds
-        )
+        closed = await ctx.transaction(close)
     except _NotPending:
         return None
-    log_event(logger, f"order.{target.value}", order_id=str(order_id), by=actor)
+    log_event(logger, f"order.{closing.value}", order_id=str(order_id), by=actor)
     return closed
 
 
@@ -95,7 +82,7 @@ async def cancel_order(ctx: OrderContext, order_id: str, caller: Principal) -> O
     """Cancel an unpaid order (its owner or an admin) and return its stock."""
     oid = to_object_id(order_id)
     owner_only = None if caller.is_admin else {"user_id": caller.user_id}
-    closed = await close_unpaid(ctx, oid, OrderStatus.CANCELLED, caller.user_id, extra_filter=owner_only)
+    closed = await close_unpaid(ctx, oid, FulfilmentStatus.CANCELLED, caller.user_id, extra_filter=owner_only)
     if closed is not None:
         return to_order(closed)
     current = await repository.find_order(ctx.db, oid, user_id=None if caller.is_admin else caller.user_id)
@@ -107,20 +94,16 @@ async def cancel_order(ctx: OrderContext, order_id: str, caller: Principal) -> O
 async def expire_order(ctx: OrderContext, order_id: ObjectId) -> bool:
     """Expire an overdue unpaid order and return its stock; False if it was paid, closed or not due."""
     overdue = {"expires_at": {"$lte": utcnow()}}
-    return (
-        await close_unpaid(ctx, order_id, OrderStatus.EXPIRED, SYSTEM_ACTOR, extra_filter=overdue) is not None
-    )
+    closed = await close_unpaid(ctx, order_id, FulfilmentStatus.EXPIRED, SYSTEM_ACTOR, extra_filter=overdue)
+    return closed is not None
 
 
-async def change_status(ctx: OrderContext, order_id: str, target: OrderStatus, admin: Principal) -> Order:
+async def change_status(ctx: OrderContext, order_id: str, step: FulfilmentStatus, admin: Principal) -> Order:
     """An admin's fulfilment step (shipped, delivered), whatever was refunded; out of order: 409."""
+    assert step in ADMIN_STEPS
     oid = to_object_id(order_id)
-    step = FulfilmentStatus(target.value)
-    guard: Document = {"_id": oid, "fulfilment_status": FULFILMENT_STEPS[step].value}
-    if step is FulfilmentStatus.SHIPPED:
-        guard["money_status"] = {"$in": [money.value for money in SHIPPABLE_MONEY]}
     moved = await repository.transition(
-        ctx.db, guard, {"fulfilment_status": step.value}, utcnow(), admin.user_id
+        ctx.db, step_guard(oid, step), {"fulfilment_status": step.value}, utcnow(), admin.user_id
     )
     if moved is not None:
         log_event(logger, f"order.{step.value}", order_id=order_id, by=admin.user_id)

@@ -3,7 +3,7 @@ derived from their `status` (and history), and their `status` recomputed under t
 
 Idempotent and safe with several replicas starting at once: each order is updated only while it
 still lacks the fields, and an order that has them is never touched again. Readers fall back to the
-same derivation (shared/order_states.py), so an order not yet migrated is never misread.
+same derivation (`split_of` in shared/contracts/orders.py), so an order not yet migrated is never misread.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.order.orders import repository
+from shared.contracts.orders import migration_set
 from shared.db import Database
 from shared.logging import log_event
-from shared.order_states import migration_set
 
 logger = logging.getLogger("order.migration")
 BATCH = 500

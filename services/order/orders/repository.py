@@ -10,8 +10,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from shared.contracts.orders import PENDING_PAYMENT, transition_pipeline
 from shared.db import Database, Document
-from shared.order_states import transition_pipeline
 
 
 async def insert_order(db: Database, order: Document, session: AsyncClientSession) -> None:
@@ -66,7 +66,7 @@ async def list_orders(db: Database, query: Document, limit: int) -> list[Documen
 
 
 async def overdue_order_ids(db: Database, now: datetime, limit: int) -> list[ObjectId]:
-    cursor = db.orders.find({"status": "pending_payment", "expires_at": {"$lte": now}}, {"_id": 1})
+    cursor = db.orders.find({"status": PENDING_PAYMENT, "expires_at": {"$lte": now}}, {"_id": 1})
     return [doc["_id"] async for doc in cursor.sort("expires_at", 1).limit(limit)]
 
 
@@ -93,7 +93,7 @@ async def bump_checkout_guard(db: Database, user_id: str, now: datetime, session
 async def count_open_orders(db: Database, user_id: str, at_most: int, session: AsyncClientSession) -> int:
     """The customer's unpaid orders, counted up to `at_most` (enough to compare with a limit)."""
     return await db.orders.count_documents(
-        {"user_id": user_id, "status": "pending_payment"}, limit=at_most, session=session
+        {"user_id": user_id, "status": PENDING_PAYMENT}, limit=at_most, session=session
     )
 
 
@@ -102,7 +102,7 @@ async def open_lines_of(
 ) -> list[Document]:
     """Every line of the customer's unpaid orders that hold any of these products."""
     cursor = db.orders.find(
-        {"user_id": user_id, "status": "pending_payment", "items.product_id": {"$in": product_ids}},
+        {"user_id": user_id, "status": PENDING_PAYMENT, "items.product_id": {"$in": product_ids}},
         {"items.product_id": 1, "items.quantity": 1},
         session=session,
     )

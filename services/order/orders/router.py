@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from services.order.orders import lifecycle, service
 from services.order.orders.checkout import OrderContext, place_order
 from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
 from services.order.orders.service import OrderFilters
-from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
-from shared.deps import AdminUser, CurrentUser, Db, Mongo
-from shared.idempotency import IdempotencyKeyHeader, require_key
+from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
+from shared.deps import AdminUser, CurrentUser, Db, get_context
+from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
 from shared.ids import OBJECT_ID_PATTERN, object_id_path
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -22,11 +22,7 @@ OrderId = Annotated[str, object_id_path("Order id")]
 IdempotencyKey = IdempotencyKeyHeader
 
 
-def order_context(request: Request, client: Mongo, db: Db) -> OrderContext:
-    return OrderContext(client, db, request.app.state.settings)
-
-
-Context = Annotated[OrderContext, Depends(order_context)]
+Context = Annotated[OrderContext, Depends(get_context)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Order, summary="Place an order")
@@ -38,10 +34,8 @@ async def create_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Order:
     placed = await place_order(ctx, user.user_id, body, require_key(idempotency_key))
-    response.headers["Location"] = f"{router.prefix}/{placed.order.id}"
-    if placed.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return placed.order
+    mark_created(response, replayed=placed.replayed, location=f"{router.prefix}/{placed.value.id}")
+    return placed.value
 
 
 @router.get("", response_model=OrderList, summary="List orders (your own; admins: everyone's)")
@@ -79,4 +73,4 @@ async def cancel_order(order_id: OrderId, user: CurrentUser, ctx: Context) -> Or
 
 @router.post("/{order_id}/status", response_model=Order, summary="Fulfilment step (admin)")
 async def change_status(order_id: OrderId, body: StatusChange, admin: AdminUser, ctx: Context) -> Order:
-    return await lifecycle.change_status(ctx, order_id, OrderStatus(body.status), admin)
+    return await lifecycle.change_status(ctx, order_id, FulfilmentStatus(body.status), admin)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
+from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
 from shared.money import MAX_LINE_QUANTITY, MAX_LINES, MoneyOut
 

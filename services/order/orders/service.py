@@ -10,9 +10,9 @@ from bson import ObjectId
 from services.order.orders import repository
 from services.order.orders.errors import InvalidOrderCursor, OrderNotFound
 from services.order.orders.schemas import Order, OrderList
-from services.order.orders.state import FulfilmentStatus, MoneyStatus, OrderStatus
 from services.order.orders.views import to_order
 from shared import cursors
+from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.db import Database, Document
 from shared.ids import to_object_id
 from shared.tokens import Principal

@@ -1,39 +1,40 @@
-"""The order life cycle: two state machines, fulfilment and money, and the public status derived
-from them (shared/order_states.py, which the payment service uses too).
+"""The order service's own part of the order life cycle.
 
-Fulfilment: placed -> paid (a payment settles the order) -> shipped -> delivered (an admin's steps);
-placed -> cancelled | expired (the stock goes back). Money: unpaid -> paid -> partially_refunded ->
-refunded (payments and refunds, in the payment service). Every transition is an update whose filter
-requires the allowed previous state, so two racing transitions can never both win.
+The statuses, the transition table and the rules both services follow are the order contract
+(`shared/contracts/orders.py`). What only the order service does is here: the guards of the
+transitions it makes, each a filter that requires an allowed previous state, so two racing
+transitions can never both win.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from bson import ObjectId
 
-from shared.order_states import FulfilmentStatus, MoneyStatus
+from shared.contracts.orders import (
+    PENDING_PAYMENT,
+    SHIPPABLE_MONEY,
+    FulfilmentStatus,
+    fulfilment_before,
+)
+from shared.db import Document
 
-
-class OrderStatus(StrEnum):
-    """The status existing clients read, derived from the two below (see shared/order_states.py)."""
-
-    PENDING_PAYMENT = "pending_payment"
-    PAID = "paid"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
+# The fulfilment steps an admin takes by hand.
+ADMIN_STEPS = (FulfilmentStatus.SHIPPED, FulfilmentStatus.DELIVERED)
 
 
-# The steps an admin takes by hand, each from exactly one previous fulfilment status.
-FULFILMENT_STEPS: dict[FulfilmentStatus, FulfilmentStatus] = {
-    FulfilmentStatus.SHIPPED: FulfilmentStatus.PAID,
-    FulfilmentStatus.DELIVERED: FulfilmentStatus.SHIPPED,
-}
-# An order ships only while the shop holds (some of) its money: a fully refunded order does not.
-# Delivery records what happened to a shipped parcel, whatever was refunded since.
-SHIPPABLE_MONEY = (MoneyStatus.PAID, MoneyStatus.PARTIALLY_REFUNDED)
+def step_guard(order_id: ObjectId, step: FulfilmentStatus) -> Document:
+    """An admin's step: from the status before it in the table; shipping also needs money held."""
+    assert step in ADMIN_STEPS
+    guard: Document = {
+        "_id": order_id,
+        "fulfilment_status": {"$in": [status.value for status in fulfilment_before(step)]},
+    }
+    if step is FulfilmentStatus.SHIPPED:
+        guard["money_status"] = {"$in": [money.value for money in SHIPPABLE_MONEY]}
+    return guard
 
-__all__ = ["FULFILMENT_STEPS", "SHIPPABLE_MONEY", "FulfilmentStatus", "MoneyStatus", "OrderStatus"]
+
+def close_guard(order_id: ObjectId, extra: Document | None = None) -> Document:
+    """Cancel or expiry: only an order still waiting for its payment (placed and unpaid; the public
+    status says so for orders stored before the two statuses too)."""
+    return {"_id": order_id, "status": PENDING_PAYMENT, **(extra or {})}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from services.order.orders.schemas import HistoryEntry, Order, OrderLine
-from services.order.orders.state import OrderStatus
+from shared.contracts.orders import OrderStatus, split_of
 from shared.db import Document
 from shared.money import MoneyOut
-from shared.order_states import split_of
 
 
 def to_order(doc: Document) -> Order:

@@ -24,6 +24,7 @@ from datetime import timedelta
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.orders import repository as orders
 from services.payment.payments import repository
 from services.payment.payments.errors import (
     OrderNotPayable,
@@ -35,7 +36,7 @@ from services.payment.payments.schemas import CreatePayment
 from services.payment.payments.settlement import PAYABLE_ORDER
 from services.payment.payments.units import require_representable
 from shared.clock import utcnow
-from shared.db import Document, with_transaction
+from shared.db import Document
 from shared.ids import to_object_id, unguessable_object_id
 
 FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.05, 0.5
@@ -56,7 +57,7 @@ async def claim(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str
     limit = ctx.settings.payment_max_attempts_per_order
 
     async def attempt(session: AsyncClientSession) -> Claim:
-        order = await ctx.db.orders.find_one({"_id": order_id, "user_id": user_id}, session=session)
+        order = await orders.find_owned_order(ctx.db, order_id, user_id, session)
         if order is None:
             raise PaymentNotFound(f"No order with id {body.order_id}.")
         if order["status"] != PAYABLE_ORDER:
@@ -77,7 +78,7 @@ async def claim(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str
             )
         return Claim(payment, created=True)
 
-    return await with_transaction(ctx.client, attempt, timeout_seconds=ctx.timeout)
+    return await ctx.transaction(attempt)
 
 
 def new_payment(user_id: str, order: Document, provider: str, key: str) -> Document:

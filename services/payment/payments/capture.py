@@ -21,13 +21,14 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.events import payment_event
+from services.payment.orders import repository as orders
 from services.payment.payments import repository
 from services.payment.providers.base import ProviderEvent
 from services.payment.refunds import repository as refund_repository
 from shared.clock import utcnow
 from shared.db import Document
 from shared.logging import log_event
-from shared.order_states import PENDING_PAYMENT, FulfilmentStatus, MoneyStatus, transition_pipeline
 
 logger = logging.getLogger("payment.settlement")
 
@@ -86,23 +87,12 @@ async def succeed(
     )
     if moved is None:
         return False  # already succeeded (another event for the same money), or refunded since
-    changes = {
-        "fulfilment_status": FulfilmentStatus.PAID.value,
-        "money_status": MoneyStatus.PAID.value,
-        "payment_id": payment["_id"],
-    }
-    # Guarded on the public status, which is pending_payment exactly when the order is placed and
-    # unpaid, whether or not it was stored before the two statuses existed.
-    paid = await ctx.db.orders.find_one_and_update(
-        {"_id": payment["order_id"], "status": PENDING_PAYMENT},
-        transition_pipeline(changes, now, f"payment:{payment['_id']}", None),
-        session=session,
-    )
+    paid = await orders.pay(ctx.db, payment["order_id"], payment["_id"], now, session)
     if paid is None:
         # Recorded with the success itself, so the refund happens even if this process dies now.
         await _due_for_refund(ctx, payment["_id"], now, session)
         await repository.flag(ctx.db, payment["_id"], "order_not_payable", session)
-    await repository.insert_outbox(ctx.db, outbox("PaymentSucceeded", moved, now), session)
+    await repository.insert_outbox(ctx.db, payment_event("PaymentSucceeded", moved, now), session)
     return paid is None
 
 
@@ -137,11 +127,13 @@ async def mismatched(
         await _due_for_refund(ctx, payment["_id"], now, session)
     await repository.insert_outbox(
         ctx.db,
-        {
-            **outbox("PaymentCaptureMismatch", moved, now),
-            "captured_amount": event.amount,
-            "captured_currency": event.currency,
-        },
+        payment_event(
+            "PaymentCaptureMismatch",
+            moved,
+            now,
+            captured_amount=event.amount,
+            captured_currency=event.currency,
+        ),
         session,
     )
     return refundable
@@ -180,7 +172,7 @@ async def _end_pending(
     )
     if moved is not None:
         kind = "PaymentFailed" if status == "failed" else "PaymentCancelled"
-        await repository.insert_outbox(ctx.db, outbox(kind, moved, now), session)
+        await repository.insert_outbox(ctx.db, payment_event(kind, moved, now), session)
 
 
 def alert(ctx: PaymentContext, provider: str, payment_id: ObjectId, reason: str, **fields: object) -> None:
@@ -190,17 +182,3 @@ def alert(ctx: PaymentContext, provider: str, payment_id: ObjectId, reason: str,
         logger, "payment.needs_attention", logging.ERROR, provider=provider, payment_id=str(payment_id),
         reason=reason, **fields,
     )  # fmt: skip
-
-
-def outbox(kind: str, payment: Document, now: datetime) -> Document:
-    """A payment event for consumers; every one carries its amount's currency."""
-    return {
-        "_id": ObjectId(),
-        "type": kind,
-        "payment_id": payment["_id"],
-        "order_id": payment["order_id"],
-        "amount": payment["amount"],
-        "currency": payment["currency"],
-        "created_at": now,
-        "published_at": None,
-    }

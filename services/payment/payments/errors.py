@@ -3,7 +3,6 @@
 from typing import Any
 
 from shared.errors import AppError, Conflict, NotFound, ValidationFailed
-from shared.idempotency import IdempotencyKeyReused
 
 
 class PaymentNotFound(NotFound):
@@ -42,7 +41,3 @@ class AmountNotRepresentable(ValidationFailed):
 
 class ProviderFailed(AppError):
     status, slug, title = 502, "provider-error", "The payment provider refused or did not answer"
-
-
-# Same problem as for orders: one type for every Idempotency-Key mismatch.
-PaymentKeyReused = IdempotencyKeyReused

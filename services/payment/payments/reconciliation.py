@@ -12,10 +12,8 @@ in any case."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -23,6 +21,7 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from services.payment.context import PaymentContext
+from services.payment.orders import repository as orders
 from services.payment.payments import repository
 from services.payment.payments.settlement import PAYABLE_ORDER, settle
 from services.payment.providers.base import ProviderError, ProviderEvent
@@ -32,11 +31,10 @@ from services.payment.refunds.booking import finish_refund
 from shared.clock import utcnow
 from shared.db import Document
 from shared.logging import log_event
+from shared.periodic import Periodic, running
 
 logger = logging.getLogger("payment.reconciliation")
 MAX_BACKOFF_SECONDS = 24 * 3600
-# The order service's events for orders that closed without being paid (its outbox).
-CLOSING_EVENTS = ("OrderCancelled", "OrderExpired")
 # How far back each pass reads them, in reconciliation periods (a missed pass or two is covered;
 # RECONCILE_AFTER_SECONDS covers the rest).
 CLOSED_LOOKBACK_PERIODS = 3
@@ -69,8 +67,7 @@ async def _ask(ctx: PaymentContext, payment: Document) -> ProviderEvent | None:
     provider = ctx.providers.get(payment["provider"])
     if provider is None or not payment.get("provider_payment_id"):
         return None
-    order = await ctx.db.orders.find_one({"_id": payment["order_id"]}, {"status": 1})
-    payable = order is not None and order["status"] == PAYABLE_ORDER
+    payable = await orders.status_of(ctx.db, payment["order_id"]) == PAYABLE_ORDER
     with contextlib.suppress(ProviderError):
         if payable:
             return await provider.query_payment(payment["provider_payment_id"], str(payment["_id"]))
@@ -81,11 +78,7 @@ async def _ask(ctx: PaymentContext, payment: Document) -> ProviderEvent | None:
 async def _withdraw_for_closed_orders(ctx: PaymentContext, now: datetime) -> int:
     """Withdraw the pending payments of orders closed in the last few periods (the order outbox)."""
     since = now - timedelta(seconds=max(CLOSED_LOOKBACK_PERIODS * ctx.settings.reconcile_every_seconds, 60))
-    closed = ctx.db.outbox.find(
-        {"type": {"$in": list(CLOSING_EVENTS)}, "created_at": {"$gte": since}}, {"aggregate_id": 1}
-    )
-    newest = closed.sort("created_at", -1).limit(ctx.settings.reconcile_batch_size)
-    order_ids = [event["aggregate_id"] async for event in newest]
+    order_ids = await orders.closed_since(ctx.db, since, ctx.settings.reconcile_batch_size)
     withdrawn = 0
     if not order_ids:
         return withdrawn
@@ -106,8 +99,7 @@ def _backoff(ctx: PaymentContext, payment: Document) -> timedelta:
 
 async def _reconcile_refunds(ctx: PaymentContext, cutoff: datetime) -> int:
     settled = 0
-    stale = ctx.db.refunds.find({"status": "pending", "created_at": {"$lte": cutoff}})
-    async for refund in stale.limit(ctx.settings.reconcile_batch_size):
+    for refund in await refund_repository.pending_since(ctx.db, cutoff, ctx.settings.reconcile_batch_size):
         payment = await repository.find_payment(ctx.db, refund["payment_id"])
         provider = ctx.providers.get(payment["provider"]) if payment else None
         if payment is None or provider is None:
@@ -135,21 +127,15 @@ async def _retry_automatic_refunds(ctx: PaymentContext, now: datetime, cutoff: d
         await refunds.refund_automatically(ctx, payment["_id"])
 
 
-async def run_reconciler(ctx: PaymentContext) -> None:
-    while True:
-        await asyncio.sleep(ctx.settings.reconcile_every_seconds * random.uniform(0.8, 1.2))  # noqa: S311
-        try:
-            await reconcile(ctx)
-        except Exception:
-            logger.exception("payment.reconcile_failed")
-
-
 @asynccontextmanager
 async def reconciler_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_reconciler(app.state.payment_context), name="payment-reconciler")
-    try:
+    """Reconcile every RECONCILE_EVERY_SECONDS, the first pass one period after start-up."""
+    ctx: PaymentContext = app.state.payment_context
+    passes = Periodic(
+        "payment.reconcile",
+        ctx.settings.reconcile_every_seconds,
+        lambda: reconcile(ctx),
+        first_at_start=False,
+    )
+    async with running(passes):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

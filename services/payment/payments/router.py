@@ -12,7 +12,7 @@ from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
 from services.payment.refunds.schemas import CreateRefund, Refund, RefundList
 from shared.deps import AdminUser, CurrentUser
-from shared.idempotency import IdempotencyKeyHeader, require_key
+from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
 from shared.ids import object_id_path
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
@@ -41,9 +41,7 @@ async def create_payment(
     idempotency_key: IdempotencyKey = None,
 ) -> Payment:
     started = await service.start_payment(ctx, user.user_id, body, require_key(idempotency_key))
-    response.headers["Location"] = f"{router.prefix}/{started.payment.id}"
-    if started.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    mark_created(response, replayed=started.replayed, location=f"{router.prefix}/{started.payment.id}")
     if started.reused:
         response.status_code = status.HTTP_200_OK
     return started.payment
@@ -71,9 +69,9 @@ async def create_refund(
     requested = await refunds.request_refund(
         ctx, payment_id, body, require_key(idempotency_key), admin.user_id
     )
-    if requested.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return requested.refund
+    # No Location: a refund is read in its payment's list (GET /payments/{id}/refunds).
+    mark_created(response, replayed=requested.replayed)
+    return requested.value
 
 
 @router.get(

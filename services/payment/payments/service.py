@@ -10,17 +10,13 @@ from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
 from services.payment.payments import attempts, repository
-from services.payment.payments.errors import (
-    PaymentInProgress,
-    PaymentKeyReused,
-    PaymentNotFound,
-    ProviderFailed,
-)
+from services.payment.payments.errors import PaymentInProgress, PaymentNotFound, ProviderFailed
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.payments.views import to_payment
 from services.payment.providers.base import PaymentProvider, PaymentRequest, ProviderError
 from shared.clock import utcnow
 from shared.db import Database, Document
+from shared.idempotency import claim_or_replay
 from shared.ids import to_object_id
 from shared.logging import log_event
 from shared.tokens import Principal
@@ -43,22 +39,32 @@ CLAIM_ROUNDS = 3
 async def start_payment(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str) -> Started:
     """Start the provider payment for the caller's unpaid order, for the order's own total; reuse
     the order's pending payment with the same provider instead of starting a second one."""
-    existing = await repository.find_by_key(ctx.db, user_id, key)
-    if existing is not None:
-        return await _replay(ctx, existing, body)
+    once = await claim_or_replay(
+        find=lambda: repository.find_by_key(ctx.db, user_id, key),
+        # A payment keeps the request's fields themselves: the same order with the same provider.
+        same_request=lambda existing: (
+            str(existing["order_id"]) == body.order_id and existing["provider"] == body.provider
+        ),
+        create=lambda: _claim_and_start(ctx, user_id, body, key),
+        replay=lambda existing: _replayed(ctx, existing),
+        what="payment",
+    )
+    return once.value
+
+
+async def _claim_and_start(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str) -> Started:
     provider = ctx.provider(body.provider)
     for _ in range(CLAIM_ROUNDS):
         try:
             claim = await attempts.claim(ctx, user_id, body, key)
         except DuplicateKeyError:
-            claimed = await repository.find_by_key(ctx.db, user_id, key)
-            if claimed is None:
-                continue  # the conflict was on the order's attempt counter: claim again
-            return await _replay(ctx, claimed, body)
+            if await repository.find_by_key(ctx.db, user_id, key) is not None:
+                raise  # the same key, claimed concurrently: answered with that request's payment
+            continue  # the conflict was on the order's attempt counter: claim again
         if claim.created:
             return Started(await _start_at_provider(ctx, provider, claim.payment), replayed=False)
         if claim.payment["idempotency_key"] == key:
-            return await _replay(ctx, claim.payment, body)  # our own retry won the claim meanwhile
+            return await _replayed(ctx, claim.payment)  # our own retry won the claim meanwhile
         current = await attempts.until_started(ctx, claim.payment)
         if current["status"] == "pending":
             log_event(logger, "payment.reused", payment_id=str(current["_id"]), order_id=body.order_id)
@@ -107,9 +113,8 @@ async def _start_at_provider(ctx: PaymentContext, provider: PaymentProvider, pay
     return to_payment(stored)
 
 
-async def _replay(ctx: PaymentContext, existing: Document, body: CreatePayment) -> Started:
-    if str(existing["order_id"]) != body.order_id or existing["provider"] != body.provider:
-        raise PaymentKeyReused("This Idempotency-Key was used for another payment request; use a new key.")
+async def _replayed(ctx: PaymentContext, existing: Document) -> Started:
+    """The payment an earlier request with this key started, once it is started at the provider."""
     return Started(to_payment(await attempts.until_started(ctx, existing)), replayed=True)
 
 

@@ -34,9 +34,9 @@ from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import booking
 from services.payment.refunds import service as refunds
 from shared.clock import utcnow
-from shared.db import Document, with_transaction
+from shared.contracts.orders import PENDING_PAYMENT
+from shared.db import Document
 from shared.logging import log_event
-from shared.order_states import PENDING_PAYMENT
 
 logger = logging.getLogger("payment.settlement")
 
@@ -108,7 +108,7 @@ async def _apply(ctx: PaymentContext, provider: str, payment: Document, event: P
         return False
 
     try:
-        needs_refund = await with_transaction(ctx.client, apply, timeout_seconds=ctx.timeout)
+        needs_refund = await ctx.transaction(apply)
     except DuplicateKeyError:
         return "duplicate"
     log_event(
@@ -136,7 +136,7 @@ async def _mismatched(
         return await capture.mismatched(ctx, payment, event, problem, session)
 
     try:
-        refundable = await with_transaction(ctx.client, record, timeout_seconds=ctx.timeout)
+        refundable = await ctx.transaction(record)
     except DuplicateKeyError:
         return "duplicate"
     capture.alert(

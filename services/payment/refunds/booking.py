@@ -17,13 +17,14 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.events import refund_event
+from services.payment.orders import repository as orders
 from services.payment.payments import capture
 from services.payment.payments import repository as payments
 from services.payment.providers.base import ProviderEvent
 from services.payment.refunds import external, repository
-from services.payment.refunds.effects import book_money, refund_outbox
 from shared.clock import utcnow
-from shared.db import Document, with_transaction
+from shared.db import Document
 from shared.logging import log_event
 
 logger = logging.getLogger("payment.refunds")
@@ -33,7 +34,7 @@ async def finish_refund(ctx: PaymentContext, refund_id: ObjectId, *, succeeded: 
     async def finish(session: AsyncClientSession) -> None:
         await finish_in(ctx, refund_id, succeeded, session)
 
-    await with_transaction(ctx.client, finish, timeout_seconds=ctx.timeout)
+    await ctx.transaction(finish)
 
 
 async def finish_in(
@@ -51,16 +52,16 @@ async def finish_in(
     )
     assert payment is not None
     if done["affects_order"]:
-        await repository.book_on_lines(ctx.db, done["order_id"], done["items"], succeeded, session)
+        await orders.book_restock(ctx.db, done["order_id"], done["items"], succeeded, session)
         if succeeded:
-            await book_money(ctx, payment, f"refund:{refund_id}", session)
+            await orders.book_money(ctx.db, payment, f"refund:{refund_id}", now, session)
     await payments.insert_outbox(
-        ctx.db, refund_outbox(done, "RefundIssued" if succeeded else "RefundFailed"), session
+        ctx.db, refund_event("RefundIssued" if succeeded else "RefundFailed", done, now), session
     )
     if succeeded and payment["status"] == "refunded":
         await repository.clear_auto_refund(ctx.db, payment["_id"], session)
     if succeeded and done["items"]:
-        await repository.return_units(ctx.db, done["items"], now, session)
+        await orders.return_stock(ctx.db, done["items"], now, session)  # contended: last
     # A failed automatic refund leaves its payment due: the reconciler asks again.
     level = logging.WARNING if not succeeded and done.get("automatic") else logging.INFO
     log_event(logger, "refund.succeeded" if succeeded else "refund.failed", level, refund_id=str(refund_id))

@@ -14,15 +14,16 @@ from __future__ import annotations
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.events import refund_event
+from services.payment.orders import repository as orders
 from services.payment.payments import capture
 from services.payment.payments import repository as payments
 from services.payment.providers.base import ProviderEvent
 from services.payment.refunds import repository
-from services.payment.refunds.effects import book_money, refund_outbox
 from shared.clock import utcnow
+from shared.contracts.orders import holds_sale
 from shared.db import Document
 from shared.ids import unguessable_object_id
-from shared.order_states import SOLD, split_of
 
 # A payment in one of these has captured money that a provider may have given back.
 CAPTURED_STATES = ("succeeded", "partially_refunded", "refunded")
@@ -52,10 +53,7 @@ async def record(
         # the provider's disagree. Nothing is booked; a person reconciles them.
         await _flag(ctx, current, "external_refund_exceeds_capture", alerts, session, amount=amount)
         return
-    order = await ctx.db.orders.find_one({"_id": current["order_id"]}, session=session)
-    holds_sale = (
-        order is not None and order.get("payment_id") == current["_id"] and split_of(order)[0] in SOLD
-    )
+    holds = holds_sale(await orders.find_order(ctx.db, current["order_id"], session), current["_id"])
     now = utcnow()
     refund = {
         "_id": unguessable_object_id(),
@@ -71,7 +69,7 @@ async def record(
         "fingerprint": "",
         "automatic": False,
         "external": True,
-        "affects_order": holds_sale,
+        "affects_order": holds,
         "by": f"provider:{provider}",
         "provider_refund_id": event.provider_refund_id,
         "created_at": now,
@@ -80,9 +78,9 @@ async def record(
     await repository.insert_refund(ctx.db, refund, session)
     booked = await repository.book_on_payment(ctx.db, current["_id"], amount, True, now, session, held=False)
     assert booked is not None
-    if holds_sale:
-        await book_money(ctx, booked, f"refund:{refund['_id']}", session)
-    await payments.insert_outbox(ctx.db, refund_outbox(refund, "RefundIssued"), session)
+    if holds:
+        await orders.book_money(ctx.db, booked, f"refund:{refund['_id']}", now, session)
+    await payments.insert_outbox(ctx.db, refund_event("RefundIssued", refund, now), session)
     if booked["status"] == "refunded":
         await repository.clear_auto_refund(ctx.db, booked["_id"], session)
     await _flag(ctx, current, "external_refund", alerts, session, refund_id=str(refund["_id"]), amount=amount)

@@ -1,4 +1,4 @@
-"""Every MongoDB query on refunds, and the refund-side changes to payments, orders and stock."""
+"""Every MongoDB query on refunds, and what refunds change on payments (orders and stock: orders/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.db import Database, Document
-from shared.order_states import REFUNDABLE_MONEY, SOLD, MoneyStatus, migration_set, transition_pipeline
 
 REFUNDABLE_PAYMENT = ["succeeded", "partially_refunded"]
 # What a payment captured: the provider's own figure, which differs from `amount` only for a capture
@@ -39,17 +38,6 @@ async def reserve_amount(
         {"$inc": {"refund_pending_amount": amount}},
         session=session,
         return_document=ReturnDocument.AFTER,
-    )
-
-
-async def reserve_restock(
-    db: Database, order_id: ObjectId, product_id: ObjectId, quantity: int, session: AsyncClientSession
-) -> None:
-    await db.orders.update_one(
-        {"_id": order_id},
-        {"$inc": {"items.$[line].restock_pending": quantity}},
-        array_filters=[{"line.product_id": product_id}],
-        session=session,
     )
 
 
@@ -87,10 +75,10 @@ async def bind_provider_refund(
     )
 
 
-async def pending_for_payment(
-    db: Database, payment_id: ObjectId, session: AsyncClientSession
-) -> list[Document]:
-    return await db.refunds.find({"payment_id": payment_id, "status": "pending"}, session=session).to_list()
+async def pending_since(db: Database, before: datetime, limit: int) -> list[Document]:
+    """Refunds still pending that were asked for before `before` (reconciliation asks about them)."""
+    cursor = db.refunds.find({"status": "pending", "created_at": {"$lte": before}})
+    return await cursor.limit(limit).to_list()
 
 
 async def finish(
@@ -145,69 +133,6 @@ async def book_on_payment(
         entry = {"status": booked["status"], "at": now, "source": "refund"}
         await db.payments.update_one({"_id": payment_id}, {"$push": {"history": entry}}, session=session)
     return booked
-
-
-async def book_on_lines(
-    db: Database,
-    order_id: ObjectId,
-    lines: list[Document],
-    succeeded: bool,
-    session: AsyncClientSession,
-) -> None:
-    """Release line holds; on success count the units returned."""
-    for line in lines:
-        returned = line["quantity"] if succeeded else 0
-        await db.orders.update_one(
-            {"_id": order_id},
-            {
-                "$inc": {
-                    "items.$[line].restock_pending": -line["quantity"],
-                    "items.$[line].restocked_quantity": returned,
-                }
-            },
-            array_filters=[{"line.product_id": line["product_id"]}],
-            session=session,
-        )
-
-
-async def book_money_on_order(
-    db: Database,
-    order_id: ObjectId,
-    payment_id: ObjectId,
-    money: MoneyStatus,
-    actor: str,
-    now: datetime,
-    session: AsyncClientSession,
-) -> None:
-    """Move the order's money status (never its fulfilment) while this payment holds its sale."""
-    order = await db.orders.find_one({"_id": order_id}, session=session)
-    if order is None:
-        return
-    legacy = migration_set(order)
-    if legacy is not None:  # stored before the two statuses: give it them first, in this transaction
-        await db.orders.update_one({"_id": order_id}, {"$set": legacy}, session=session)
-    await db.orders.update_one(
-        {
-            "_id": order_id,
-            "payment_id": payment_id,
-            "fulfilment_status": {"$in": [state.value for state in SOLD]},
-            "money_status": {"$in": [state.value for state in REFUNDABLE_MONEY]},
-        },
-        transition_pipeline({"money_status": money.value}, now, actor, "refund"),
-        session=session,
-    )
-
-
-async def return_units(
-    db: Database, lines: list[Document], now: datetime, session: AsyncClientSession
-) -> None:
-    """Put refunded units back in stock; the contended writes, so the caller runs them last."""
-    for line in sorted(lines, key=lambda line: line["product_id"]):
-        await db.products.update_one(
-            {"_id": line["product_id"]},
-            {"$inc": {"stock": line["quantity"], "version": 1}, "$set": {"updated_at": now}},
-            session=session,
-        )
 
 
 async def mark_auto_refund_due(

@@ -24,14 +24,16 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.payment.context import PaymentContext
+from services.payment.orders import repository as orders
 from services.payment.payments import repository as payments
 from services.payment.payments.units import require_representable
 from services.payment.refunds import repository
 from services.payment.refunds.errors import PaymentNotRefundable, RefundExceedsRefundable, RestockExceedsSold
+from services.payment.refunds.schemas import CreateRefund
 from shared.clock import utcnow
-from shared.db import Document, with_transaction
+from shared.contracts.orders import holds_sale, restockable
+from shared.db import Document
 from shared.ids import unguessable_object_id
-from shared.order_states import SOLD, split_of
 
 SYSTEM = "system:settlement"
 
@@ -50,6 +52,14 @@ class RefundAsk:
     @property
     def automatic(self) -> bool:
         return self.key is None
+
+    @classmethod
+    def of(cls, body: CreateRefund, key: str, fingerprint: str, actor: str) -> RefundAsk:
+        """An admin's refund request."""
+        lines = [
+            {"product_id": ObjectId(line.product_id), "quantity": line.quantity} for line in body.items or []
+        ]
+        return cls(body.amount, lines, body.reason, key, fingerprint, actor)
 
 
 def automatic_ask() -> RefundAsk:
@@ -74,10 +84,10 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
             return None  # all refunded, or the rest is being refunded (its failure makes it due again)
         if payment["status"] not in repository.REFUNDABLE_PAYMENT:
             raise PaymentNotRefundable(f"A {payment['status']} payment has nothing to refund.")
-        order = await ctx.db.orders.find_one({"_id": payment["order_id"]}, session=session)
-        holds_sale = _holds_sale(order, payment)
+        order = await orders.find_order(ctx.db, payment["order_id"], session)
+        holds = holds_sale(order, payment["_id"])
         if ask.lines:
-            _check_restockable(order if holds_sale else None, ask.lines)
+            _check_restockable(order if holds else None, ask.lines)
         amount = _amount(ask, order, left)
         currency = repository.captured_currency(payment)
         if amount < 1 or amount > left:
@@ -86,10 +96,10 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
                 refundable={"amount": left, "currency": currency},
             )
         require_representable(payment["provider"], currency, amount, "a refund")
-        refund = _new_refund(payment, amount, ask, affects_order=holds_sale and not ask.automatic)
+        refund = _new_refund(payment, amount, ask, affects_order=holds and not ask.automatic)
         await repository.insert_refund(ctx.db, refund, session)
         for line in ask.lines:
-            await repository.reserve_restock(
+            await orders.reserve_restock(
                 ctx.db, payment["order_id"], line["product_id"], line["quantity"], session
             )
         # The contended write, last; its guard holds even if a concurrent hold slipped in.
@@ -100,7 +110,7 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
             )
         return refund
 
-    return await with_transaction(ctx.client, run, timeout_seconds=ctx.timeout)
+    return await ctx.transaction(run)
 
 
 def _refundable(payment: Document) -> int:
@@ -110,11 +120,6 @@ def _refundable(payment: Document) -> int:
         - payment.get("refunded_amount", 0)
         - payment.get("refund_pending_amount", 0)
     )
-
-
-def _holds_sale(order: Document | None, payment: Document) -> bool:
-    """Whether the order's units are sold through this payment and not given back by a closing."""
-    return order is not None and order.get("payment_id") == payment["_id"] and split_of(order)[0] in SOLD
 
 
 def _amount(ask: RefundAsk, order: Document | None, left: int) -> int:
@@ -132,13 +137,7 @@ def _check_restockable(order: Document | None, lines: list[Document]) -> None:
     problems = []
     for line in lines:
         ordered = sold.get(line["product_id"])
-        left = (
-            0
-            if ordered is None
-            else ordered["quantity"]
-            - ordered.get("restocked_quantity", 0)
-            - ordered.get("restock_pending", 0)
-        )
+        left = 0 if ordered is None else restockable(ordered)
         if line["quantity"] > left:
             problems.append(
                 {"product_id": str(line["product_id"]), "requested": line["quantity"], "restockable": left}

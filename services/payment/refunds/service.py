@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from services.payment.context import PaymentContext
 from services.payment.metrics import RefundKind, RefundStage
 from services.payment.payments import repository as payments
-from services.payment.payments.errors import PaymentKeyReused, PaymentNotFound
+from services.payment.payments.errors import PaymentNotFound
 from services.payment.providers.base import ProviderError, RefundRequest
 from services.payment.refunds import repository
 from services.payment.refunds.booking import finish_refund
@@ -32,6 +31,7 @@ from services.payment.refunds.schemas import CreateRefund, Refund, RefundList, R
 from shared.clock import utcnow
 from shared.db import Document
 from shared.errors import AppError
+from shared.idempotency import Once, claim_or_replay, fingerprint
 from shared.ids import to_object_id
 from shared.logging import log_event
 from shared.money import MoneyOut
@@ -40,12 +40,6 @@ logger = logging.getLogger("payment.refunds")
 AUTO_REFUND_MAX_BACKOFF_SECONDS = 3600.0
 # Refunds of one payment listed at most (each moves money, and a payment's refunds are few).
 MAX_LISTED = 500
-
-
-@dataclass(frozen=True)
-class Requested:
-    refund: Refund
-    replayed: bool
 
 
 def to_refund(doc: Document) -> Refund:
@@ -68,43 +62,48 @@ def to_refund(doc: Document) -> Refund:
     )
 
 
-def _fingerprint(body: CreateRefund) -> str:
+def _spaced_fingerprint(body: CreateRefund) -> str:
+    """How refunds were fingerprinted before the shared form (json's default separators); refund
+    keys never expire, so a retry of such a refund is still recognised."""
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 async def request_refund(
     ctx: PaymentContext, payment_id: str, body: CreateRefund, key: str, actor: str
-) -> Requested:
+) -> Once[Refund]:
     """Validate, reserve and ask the provider; replays of the same key return the same refund."""
     payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
     if payment is None:
         raise PaymentNotFound(f"No payment with id {payment_id}.")
-    fingerprint = _fingerprint(body)
-    existing = await repository.find_by_key(ctx.db, payment["_id"], key)
-    if existing is not None:
-        return _replay(existing, fingerprint)
-    lines = [
-        {"product_id": ObjectId(line.product_id), "quantity": line.quantity} for line in body.items or []
-    ]
-    ask = RefundAsk(body.amount, lines, body.reason, key, fingerprint, actor)
-    try:
-        refund = await reserve(ctx, payment["_id"], ask)
-    except DuplicateKeyError:
-        claimed = await repository.find_by_key(ctx.db, payment["_id"], key)
-        assert claimed is not None
-        return _replay(claimed, fingerprint)
+    asked = fingerprint(body)
+    known_prints = {asked, _spaced_fingerprint(body)}
+
+    async def replay(existing: Document) -> Refund:
+        return to_refund(existing)
+
+    return await claim_or_replay(
+        find=lambda: repository.find_by_key(ctx.db, payment["_id"], key),
+        same_request=lambda existing: existing["fingerprint"] in known_prints,
+        create=lambda: _request(ctx, payment, body, RefundAsk.of(body, key, asked, actor)),
+        replay=replay,
+        what="refund",
+    )
+
+
+async def _request(ctx: PaymentContext, payment: Document, body: CreateRefund, ask: RefundAsk) -> Refund:
+    refund = await reserve(ctx, payment["_id"], ask)
     assert refund is not None  # only an automatic refund can find nothing to hold
     log_event(
         logger,
         "refund.requested",
         refund_id=str(refund["_id"]),
-        payment_id=payment_id,
+        payment_id=str(payment["_id"]),
         amount=refund["amount"],
     )
     await ask_provider(ctx, payment, refund)
     stored = await repository.find_refund(ctx.db, refund["_id"])
     assert stored is not None
-    return Requested(to_refund(stored), replayed=False)
+    return to_refund(stored)
 
 
 async def list_refunds(ctx: PaymentContext, payment_id: str) -> RefundList:
@@ -114,12 +113,6 @@ async def list_refunds(ctx: PaymentContext, payment_id: str) -> RefundList:
         raise PaymentNotFound(f"No payment with id {payment_id}.")
     docs = await repository.list_for_payment(ctx.db, payment["_id"], MAX_LISTED)
     return RefundList(items=[to_refund(doc) for doc in docs])
-
-
-def _replay(existing: Document, fingerprint: str) -> Requested:
-    if existing["fingerprint"] != fingerprint:
-        raise PaymentKeyReused("This Idempotency-Key was used for a different refund request; use a new key.")
-    return Requested(to_refund(existing), replayed=True)
 
 
 async def refund_automatically(ctx: PaymentContext, payment_id: ObjectId) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.seed import SeedSummary, demo_catalog, seed_catalog
 from services.catalog.products.schemas import ProductCreate
 from services.catalog.products.search import tokens
 from services.catalog.products.service import derived_fields
-from services.catalog.seed import SeedSummary, demo_catalog, seed_catalog
 from shared.db import Database
 
 SEEDED = 40

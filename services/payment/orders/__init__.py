@@ -1,0 +1,1 @@
+"""The payment service's adapter to the order service's data (orders, their outbox, stock)."""

@@ -25,27 +25,21 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import redis
 from pymongo import AsyncMongoClient
 
-from bench.stack import percentile, running_stack
+from bench.stack import Run, nginx_in_front_of, parse_wrk, percentile, running_stack, tree_cpu_seconds
 from devstack.stack import Stack
-from devtools.seed import seed_catalog
 from shared.db import MongoClient
 from shared.settings import INTERNAL_TOKEN_HEADER
 
@@ -57,6 +51,53 @@ WARMUP_SECONDS = 1.0
 PRODUCTS = 50
 SEED = 7
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+ADMIN_EMAIL = "bench-admin@example.com"
+WORDS = [
+    "cotton",
+    "linen",
+    "silk",
+    "wool",
+    "denim",
+    "leather",
+    "bamboo",
+    "ceramic",
+    "copper",
+    "brass",
+    "steel",
+    "walnut",
+    "teak",
+    "oak",
+    "jute",
+    "shirt",
+    "saree",
+    "panjabi",
+    "kurta",
+    "scarf",
+    "shawl",
+    "bag",
+    "wallet",
+    "belt",
+    "sandal",
+    "lamp",
+    "bowl",
+    "mug",
+    "plate",
+    "vase",
+    "rug",
+    "blue",
+    "green",
+    "red",
+    "ivory",
+    "indigo",
+    "saffron",
+    "crimson",
+    "charcoal",
+    "olive",
+    "amber",
+    "handwoven",
+    "embroidered",
+    "printed",
+]
 OUT_OF_REACH = "1000000/minute"  # counted (in Redis) on every request, never reached
 
 
@@ -77,30 +118,6 @@ def protections(redis_url: str, key_prefix: str) -> dict[str, str]:
     }
 
 
-NGINX_CONF = """\
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream catalog {{ server {upstream}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://catalog;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header {token_header} "{token}";
-        }}
-    }}
-}}
-"""
 WRK_SCRIPT = """\
 local ids = {{{ids}}}
 local headers = {{{headers}}}
@@ -109,26 +126,6 @@ request = function()
   return wrk.format("GET", "/api/v1/products/" .. ids[math.random(#ids)], headers)
 end
 """
-
-
-@dataclass
-class Run:
-    """One load run against one target: answered requests, their latencies, errors, CPU spent."""
-
-    answered: int = 0
-    seconds: float = 0.0
-    p50_ms: float = float("nan")
-    p99_ms: float = float("nan")
-    errors: Counter[str] = field(default_factory=Counter)
-    cpu_seconds: float = 0.0  # of the target's own processes over the run (nginx, gateway, catalog)
-
-    @property
-    def throughput(self) -> float:
-        return self.answered / self.seconds if self.seconds else 0.0
-
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return self.cpu_seconds * 1000 / self.answered if self.answered else float("nan")
 
 
 # --- load generators ------------------------------------------------------------------------------
@@ -167,9 +164,6 @@ async def python_load(
     return run
 
 
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def wrk_load(
     base_url: str, ids: list[str], seconds: float, clients: int, headers: Mapping[str, str], wrk: str
 ) -> Run:
@@ -199,54 +193,6 @@ def wrk_load(
     return parse_wrk(output)
 
 
-def parse_wrk(output: str) -> Run:
-    run = Run()
-    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
-    if total is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[total.group(3)]
-    run.seconds = float(total.group(2)) * scale
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        run.errors["non-2xx"] = int(non_2xx.group(1))
-    socket_errors = re.search(r"Socket errors: (.*)", output)
-    if socket_errors:
-        run.errors["socket"] = sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    run.answered = int(total.group(1)) - run.errors["non-2xx"]
-    for label, attribute in (("50%", "p50_ms"), ("99%", "p99_ms")):
-        found = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-        if found:
-            setattr(run, attribute, float(found.group(1)) * _WRK_UNITS[found.group(2)])
-    return run
-
-
-# --- CPU counters ---------------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 0 here
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """utime + stime of `root` and every process below it (uvicorn workers, nginx's worker)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    ticks, pending = 0, [root]
-    while pending:
-        pid = pending.pop()
-        fields = _stat_fields(pid)
-        if fields:
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
-        pending += children.get(pid, [])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 # --- the targets ----------------------------------------------------------------------------------
 
 
@@ -256,55 +202,6 @@ class Target:
     url: str
     pids: dict[str, int]  # whose CPU is counted: the hop itself, and the catalog behind it
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def nginx_in_front_of(upstream_url: str, token: str) -> Iterator[tuple[str, int] | None]:
-    """nginx proxying to `upstream_url` on a free port (url, pid), or None when nginx is not installed."""
-    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if binary is None:
-        yield None
-        return
-    with tempfile.TemporaryDirectory() as prefix:
-        port = free_port()
-        conf = Path(prefix) / "nginx.conf"
-        upstream = upstream_url.removeprefix("http://")
-        conf.write_text(
-            NGINX_CONF.format(
-                prefix=prefix, upstream=upstream, port=port, token_header=INTERNAL_TOKEN_HEADER, token=token
-            )
-        )
-        process = subprocess.Popen(  # noqa: S603 - the nginx binary found above, our own config
-            [binary, "-p", prefix, "-c", str(conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            if not wait_listening(port, process):
-                say(f"nginx did not start: {(Path(prefix) / 'error.log').read_text(errors='replace')[-500:]}")
-                yield None
-                return
-            yield f"http://127.0.0.1:{port}", process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -383,15 +280,27 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-async def seed(mongodb_url: str, database: str) -> list[str]:
-    mongo: MongoClient = AsyncMongoClient(mongodb_url, tz_aware=True)
-    try:
-        db = mongo[database]
-        await seed_catalog(db, products=PRODUCTS, seed=SEED)
-        docs = await db.products.find({"active": True}, {"_id": 1}).to_list()
-        return [str(doc["_id"]) for doc in docs]
-    finally:
-        await mongo.close()
+async def seed(gateway_url: str, password: str) -> list[str]:
+    """PRODUCTS products created through the API by the bootstrap admin; their ids."""
+    rng = random.Random(SEED)  # noqa: S311 - reproducible data, not secrets
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+        login = await client.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": password})
+        login.raise_for_status()
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        ids = []
+        for number in range(PRODUCTS):
+            words = rng.sample(WORDS, 3)
+            product = {
+                "sku": f"BENCH-{number:04d}",
+                "name": " ".join(word.capitalize() for word in words),
+                "description": " ".join(rng.choice(WORDS) for _ in range(40)),
+                "price": {"amount": rng.randrange(100, 500_000), "currency": "BDT"},
+                "stock": rng.randrange(0, 1000),
+            }
+            created = await client.post("/api/v1/products", json=product, headers=admin)
+            created.raise_for_status()
+            ids.append(str(created.json()["id"]))
+        return ids
 
 
 def redis_answers(url: str) -> bool:
@@ -448,9 +357,16 @@ def main() -> None:
         return
     database = f"bench_gateway_{secrets.token_hex(4)}"
     key_prefix = f"bench-gateway-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(24)
+    env = {
+        "MONGODB_DB": database,
+        "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+        "BOOTSTRAP_ADMIN_PASSWORD": password,
+        **protections(REDIS_URL, key_prefix),
+    }
     try:
-        with running_stack({"MONGODB_DB": database, **protections(REDIS_URL, key_prefix)}) as stack:
-            ids = asyncio.run(seed(stack.mongodb_url, database))
+        with running_stack(env) as stack:
+            ids = asyncio.run(seed(stack.gateway_url, password))
             say(
                 f"GET /api/v1/products/{{id}} over {len(ids)} seeded products ("
                 f"{'embedded server' if stack.embedded else 'MONGODB_URL'}), keep-alive, every gateway "

@@ -1,7 +1,8 @@
 """The collections the payment service owns, with their indexes (created at start-up).
 
-It also changes `orders` (to paid or refunded) and `products.stock` (refund restocks), always in
-the transaction that records the provider's confirmation: the designed exceptions (DESIGN §2, §5).
+It also changes `orders` (paid; a refund's money status and line counters) and `products.stock`
+(refunded units), always in the transaction that records the provider's confirmation, through its
+one adapter (services/payment/orders/repository.py; docs/architecture.md, "The crossings").
 """
 
 from pymongo import ASCENDING, DESCENDING, IndexModel

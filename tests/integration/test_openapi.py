@@ -30,7 +30,7 @@ Doc = dict[str, Any]
 PROBLEM = "application/problem+json"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
-# API.md's public contract, as (method, path) in the document.
+# The public contract (docs/api.md), as (method, path) in the document.
 CONTRACT = {
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),

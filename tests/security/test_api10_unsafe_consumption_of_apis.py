@@ -1,7 +1,7 @@
 """API10:2023 Unsafe consumption of APIs.
 
 What other systems send is verified before it is believed: provider webhooks by signature (and
-freshness), redirect callbacks by asking the provider (tests/payment/test_bkash.py and
+freshness), redirect callbacks by asking the provider (tests/payment/bkash/test_payments.py and
 test_nagad.py forge those), the auth service's key set by key type. A webhook for a provider that
 is not enabled is simply not there. Provider amounts are checked against the order before
 settlement (tests/payment/test_stripe.py, mismatched webhooks).

@@ -45,19 +45,6 @@ class Alert:
     fields: dict[str, object] = field(default_factory=dict)
 
 
-def problem_with(payment: Document, event: ProviderEvent) -> str | None:
-    """Why a success event cannot be applied as it is: incomplete, or not this payment's money."""
-    if event.amount_error is not None:
-        return "unconvertible_capture"
-    if event.amount is None or not event.currency:
-        return "incomplete"
-    if event.currency.upper() != payment["currency"]:
-        return "currency_mismatch"
-    if event.amount != payment["amount"]:
-        return "amount_mismatch"
-    return None
-
-
 async def _due_for_refund(
     ctx: PaymentContext, payment_id: ObjectId, now: datetime, session: AsyncClientSession
 ) -> None:
@@ -71,7 +58,7 @@ async def succeed(
 ) -> bool:
     """Payment succeeded; order paid. True when the order could not be paid (the money goes back)."""
     now = utcnow()
-    moved = await repository.move(
+    moved = await repository.transition(
         ctx.db,
         payment["_id"],
         CAPTURABLE,
@@ -112,7 +99,7 @@ async def mismatched(
         captured.update(captured_amount=event.amount, captured_currency=str(event.currency).upper())
     else:
         captured.update(captured_amount=0, captured_report=event.amount_error)
-    moved = await repository.move(
+    moved = await repository.transition(
         ctx.db,
         payment["_id"],
         CAPTURABLE,
@@ -162,7 +149,7 @@ async def _end_pending(
     session: AsyncClientSession,
 ) -> None:
     now = utcnow()
-    moved = await repository.move(
+    moved = await repository.transition(
         ctx.db,
         payment["_id"],
         ["pending"],

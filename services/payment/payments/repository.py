@@ -83,7 +83,7 @@ async def abandon(db: Database, payment_id: ObjectId, now: datetime) -> None:
     )
 
 
-async def move(
+async def transition(
     db: Database,
     payment_id: ObjectId,
     from_states: list[str],

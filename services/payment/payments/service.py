@@ -120,7 +120,7 @@ async def _replayed(ctx: PaymentContext, existing: Document) -> Started:
 
 async def _record_failure(db: Database, payment_id: ObjectId, reason: str) -> None:
     now = utcnow()
-    await repository.move(
+    await repository.transition(
         db,
         payment_id,
         ["pending"],

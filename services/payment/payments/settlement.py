@@ -29,7 +29,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
-from services.payment.payments import capture, repository
+from services.payment.payments import capture, matching, repository
 from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import booking
 from services.payment.refunds import service as refunds
@@ -59,7 +59,7 @@ async def settle(
     if payment is None:
         await _remember(ctx, provider, event, None, "unmatched")
         return "ignored"
-    if event.reference is not None and event.reference != str(payment["_id"]):
+    if matching.names_another_payment(payment, event):
         # The provider ties this payment to another of ours: nothing is applied, a person looks.
         if not await _remember(ctx, provider, event, payment["_id"], "rejected: reference"):
             return "duplicate"
@@ -72,7 +72,7 @@ async def settle(
         await _ask_provider(ctx, provider, payment, event, "refund before capture", remember=False)
         payment = await repository.find_payment(ctx.db, payment["_id"]) or payment
     if event.kind == "payment_succeeded":
-        problem = capture.problem_with(payment, event)
+        problem = matching.problem_with(payment, event)
         if problem is not None and not from_query:
             return await _ask_provider(ctx, provider, payment, event, problem)
         if problem == "incomplete":

@@ -20,6 +20,7 @@ from services.payment.payments import capture
 from services.payment.payments import repository as payments
 from services.payment.providers.base import ProviderEvent
 from services.payment.refunds import repository
+from services.payment.refunds.limits import captured, captured_currency
 from shared.clock import utcnow
 from shared.contracts.orders import holds_sale
 from shared.db import Document
@@ -43,12 +44,12 @@ async def record(
     current = await payments.find_payment(ctx.db, payment["_id"], session=session)
     if current is None or current["status"] not in CAPTURED_STATES:
         return  # nothing captured that we know of (settlement asked the provider about it first)
-    currency = repository.captured_currency(current)
+    currency = captured_currency(current)
     amount = event.amount
     if amount is None or (event.currency or "").upper() != currency:
         await _flag(ctx, current, "external_refund_unreadable", alerts, session, reported=event.amount_error)
         return
-    if current.get("refunded_amount", 0) + amount > repository.captured(current):
+    if current.get("refunded_amount", 0) + amount > captured(current):
         # The provider gave back more than we know was captured and not refunded: our books and
         # the provider's disagree. Nothing is booked; a person reconciles them.
         await _flag(ctx, current, "external_refund_exceeds_capture", alerts, session, amount=amount)

@@ -8,21 +8,11 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.payment.refunds.limits import REFUNDABLE_PAYMENT
 from shared.db import Database, Document
 
-REFUNDABLE_PAYMENT = ["succeeded", "partially_refunded"]
-# What a payment captured: the provider's own figure, which differs from `amount` only for a capture
-# that did not match (payments stored before it was recorded captured their `amount`).
+# What a payment captured, as an expression (`captured` in limits.py, for update filters).
 CAPTURED: Document = {"$ifNull": ["$captured_amount", "$amount"]}
-
-
-def captured(payment: Document) -> int:
-    amount = payment.get("captured_amount")
-    return int(payment["amount"] if amount is None else amount)
-
-
-def captured_currency(payment: Document) -> str:
-    return str(payment.get("captured_currency") or payment["currency"])
 
 
 async def reserve_amount(
@@ -32,7 +22,7 @@ async def reserve_amount(
     return await db.payments.find_one_and_update(
         {
             "_id": payment_id,
-            "status": {"$in": REFUNDABLE_PAYMENT},
+            "status": {"$in": list(REFUNDABLE_PAYMENT)},
             "$expr": {"$lte": [{"$add": ["$refunded_amount", "$refund_pending_amount", amount]}, CAPTURED]},
         },
         {"$inc": {"refund_pending_amount": amount}},

@@ -28,10 +28,17 @@ from services.payment.orders import repository as orders
 from services.payment.payments import repository as payments
 from services.payment.payments.units import require_representable
 from services.payment.refunds import repository
-from services.payment.refunds.errors import PaymentNotRefundable, RefundExceedsRefundable, RestockExceedsSold
+from services.payment.refunds.errors import PaymentNotRefundable, RefundExceedsRefundable
+from services.payment.refunds.limits import (
+    REFUNDABLE_PAYMENT,
+    amount_asked,
+    captured_currency,
+    check_restockable,
+    refundable_amount,
+)
 from services.payment.refunds.schemas import CreateRefund
 from shared.clock import utcnow
-from shared.contracts.orders import holds_sale, restockable
+from shared.contracts.orders import holds_sale
 from shared.db import Document
 from shared.ids import unguessable_object_id
 
@@ -77,19 +84,19 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
     async def run(session: AsyncClientSession) -> Document | None:
         payment = await payments.find_payment(ctx.db, payment_id, session=session)
         assert payment is not None
-        left = _refundable(payment)
+        left = refundable_amount(payment)
         if ask.automatic and left <= 0:
             if payment.get("refund_pending_amount", 0) == 0:
                 await repository.clear_auto_refund(ctx.db, payment_id, session)
             return None  # all refunded, or the rest is being refunded (its failure makes it due again)
-        if payment["status"] not in repository.REFUNDABLE_PAYMENT:
+        if payment["status"] not in REFUNDABLE_PAYMENT:
             raise PaymentNotRefundable(f"A {payment['status']} payment has nothing to refund.")
         order = await orders.find_order(ctx.db, payment["order_id"], session)
         holds = holds_sale(order, payment["_id"])
         if ask.lines:
-            _check_restockable(order if holds else None, ask.lines)
-        amount = _amount(ask, order, left)
-        currency = repository.captured_currency(payment)
+            check_restockable(order if holds else None, ask.lines)
+        amount = amount_asked(ask.amount, ask.lines, order, left)
+        currency = captured_currency(payment)
         if amount < 1 or amount > left:
             raise RefundExceedsRefundable(
                 f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
@@ -113,48 +120,6 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
     return await ctx.transaction(run)
 
 
-def _refundable(payment: Document) -> int:
-    """What was captured (the provider's figure) and is neither refunded nor being refunded."""
-    return int(
-        repository.captured(payment)
-        - payment.get("refunded_amount", 0)
-        - payment.get("refund_pending_amount", 0)
-    )
-
-
-def _amount(ask: RefundAsk, order: Document | None, left: int) -> int:
-    if ask.amount is not None:
-        return ask.amount
-    if ask.lines and order is not None:
-        prices = {line["product_id"]: line["unit_price"]["amount"] for line in order["items"]}
-        return sum(prices.get(line["product_id"], 0) * line["quantity"] for line in ask.lines)
-    return left
-
-
-def _check_restockable(order: Document | None, lines: list[Document]) -> None:
-    """Each line returns at most the units sold through this payment and not yet returned or held."""
-    sold = {line["product_id"]: line for line in order["items"]} if order is not None else {}
-    problems = []
-    for line in lines:
-        ordered = sold.get(line["product_id"])
-        left = 0 if ordered is None else restockable(ordered)
-        if line["quantity"] > left:
-            problems.append(
-                {"product_id": str(line["product_id"]), "requested": line["quantity"], "restockable": left}
-            )
-    if not problems:
-        return
-    if order is None:
-        raise RestockExceedsSold(
-            "This payment holds no units of its order: the order was closed (and its stock returned) "
-            "or paid by another payment. Refund money only.",
-            lines=problems,
-        )
-    raise RestockExceedsSold(
-        "Some lines return more units than were sold and not yet returned.", lines=problems
-    )
-
-
 def _new_refund(payment: Document, amount: int, ask: RefundAsk, *, affects_order: bool) -> Document:
     now = utcnow()
     refund_id = unguessable_object_id()
@@ -163,7 +128,7 @@ def _new_refund(payment: Document, amount: int, ask: RefundAsk, *, affects_order
         "payment_id": payment["_id"],
         "order_id": payment["order_id"],
         "amount": amount,
-        "currency": repository.captured_currency(payment),  # what the provider holds
+        "currency": captured_currency(payment),  # what the provider holds
         "items": ask.lines,
         "reason": ask.reason,
         "status": "pending",

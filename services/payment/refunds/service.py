@@ -84,13 +84,13 @@ async def request_refund(
     return await claim_or_replay(
         find=lambda: repository.find_by_key(ctx.db, payment["_id"], key),
         same_request=lambda existing: existing["fingerprint"] in known_prints,
-        create=lambda: _request(ctx, payment, body, RefundAsk.of(body, key, asked, actor)),
+        create=lambda: _request(ctx, payment, RefundAsk.of(body, key, asked, actor)),
         replay=replay,
         what="refund",
     )
 
 
-async def _request(ctx: PaymentContext, payment: Document, body: CreateRefund, ask: RefundAsk) -> Refund:
+async def _request(ctx: PaymentContext, payment: Document, ask: RefundAsk) -> Refund:
     refund = await reserve(ctx, payment["_id"], ask)
     assert refund is not None  # only an automatic refund can find nothing to hold
     log_event(

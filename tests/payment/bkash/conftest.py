@@ -32,7 +32,6 @@ INSUFFICIENT_WALLET = "01823074817"
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class FakeBkash:
     url: str
     app_key: str

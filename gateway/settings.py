@@ -96,6 +96,9 @@ class GatewaySettings(CommonSettings):
     # Redis again this often.
     rate_limit_redis_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
     rate_limit_redis_retry_seconds: float = Field(default=5.0, gt=0, le=300)
+    # With Redis, a default-class request far from its limit is let through before Redis has counted
+    # it (gateway/ratelimit/ahead.py); false: every request waits for Redis, exact across replicas.
+    rate_limit_count_ahead: bool = True
 
     # CAPTCHA (gateway/captcha/). Unset provider: altcha in production, off elsewhere. The auth service
     # reads the same CAPTCHA_PROVIDER (it decides when a solution is needed): keep the two equal.

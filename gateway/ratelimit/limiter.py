@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway.ratelimit.ahead import CountingAhead
 from gateway.ratelimit.policy import Decision, Outcome, RouteClass, Rule, parse_rate_limit
 from gateway.ratelimit.redis_window import RedisSlidingWindows
 from gateway.ratelimit.users import VerifiedTokens
@@ -117,6 +118,7 @@ class RateLimits:
         key_prefix: str = "ratelimit",
         redis_timeout_seconds: float = 0.25,
         redis_retry_seconds: float = 5.0,
+        count_ahead: bool = True,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.limits = dict(limits)
@@ -128,7 +130,9 @@ class RateLimits:
         self._key_prefix = key_prefix
         self._redis_timeout_seconds = redis_timeout_seconds
         self._redis_retry_seconds = redis_retry_seconds
+        self._count_ahead = count_ahead
         self._redis: Counters | None = None
+        self._ahead: CountingAhead | None = None
         self._degraded = False
         self._degraded_gauge = Gauge(
             "rate_limit_storage_degraded",
@@ -152,6 +156,7 @@ class RateLimits:
             key_prefix=settings.rate_limit_key_prefix,
             redis_timeout_seconds=settings.rate_limit_redis_timeout_seconds,
             redis_retry_seconds=settings.rate_limit_redis_retry_seconds,
+            count_ahead=settings.rate_limit_count_ahead,
             registry=registry,
         )
 
@@ -162,14 +167,20 @@ class RateLimits:
         return "degraded" if self._degraded or self._redis is None else "redis"
 
     async def decide(self, rules: Sequence[Rule]) -> Decision:
-        """Count a request: in Redis while it works, otherwise in memory (never refused for lack of Redis)."""
-        redis = self._redis
+        """Count a request: in Redis while it works, otherwise in memory (never refused for lack of
+        Redis). Far from its limit, a request is let through before Redis has counted it
+        (gateway/ratelimit/ahead.py)."""
+        redis, ahead = self._redis, self._ahead
         if redis is not None and not self._degraded:
+            if ahead is not None and (decided := ahead.admit(list(rules))) is not None:
+                return decided
             try:
                 decision = await redis.decide(rules)
             except STORAGE_ERRORS as exc:
                 self._degrade(type(exc).__name__)
             else:
+                if ahead is not None:
+                    ahead.learn(decision)
                 return self._counted(decision)
         return self._counted(await self._memory.decide(rules))
 
@@ -183,6 +194,8 @@ class RateLimits:
             return  # one line per transition, not one per request
         self._degraded = True
         self._degraded_gauge.set(1)
+        if self._ahead is not None:
+            self._ahead.forget()
         log_event(
             logger,
             "ratelimit.degraded",
@@ -195,6 +208,8 @@ class RateLimits:
     async def _recover(self) -> None:
         # Counts kept in memory meanwhile are dropped: Redis is again the one source of truth.
         await self._memory.storage.reset()
+        if self._ahead is not None:
+            self._ahead.forget()  # learnt again from Redis's next answers
         self._degraded = False
         self._degraded_gauge.set(0)
         log_event(logger, "ratelimit.recovered", storage="redis")
@@ -240,7 +255,10 @@ class RateLimits:
         storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=self._key_prefix, **options
         )
-        self._redis = Counters(storage, timeout, RedisSlidingWindows(client, self._key_prefix))
+        windows = RedisSlidingWindows(client, self._key_prefix)
+        self._redis = Counters(storage, timeout, windows)
+        if self._count_ahead:
+            self._ahead = CountingAhead(windows, timeout, lambda exc: self._degrade(type(exc).__name__))
         error = await self._ping(client)
         if error is not None:
             self._degrade(error)
@@ -258,6 +276,9 @@ class RateLimits:
             retrying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retrying
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                await ahead.close()
             self._redis = None
             await client.aclose()
             await pool.aclose()

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from gateway.ratelimit.policy import Outcome, Rule
 
 # limits/resources/redis/lua_scripts/acquire_sliding_window.lua, which returns only whether the
 # request fits, extended to return {fits, previous count, previous TTL, current count, current TTL}
-# (TTLs in milliseconds).
+# (TTLs in milliseconds), and with ARGV[4] = 1 to count `amount` requests that were already let
+# through (gateway/ratelimit/ahead.py) whether or not they fit.
 ACQUIRE_AND_READ = """
 local limit = tonumber(ARGV[1])
 local expiry = tonumber(ARGV[2]) * 1000
 local amount = tonumber(ARGV[3])
+local regardless = tonumber(ARGV[4]) == 1
 
 local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
 if current_ttl > 0 and current_ttl < expiry then
@@ -44,7 +48,7 @@ if current_ttl <= 0 then
 end
 local weighted_count = math.floor(previous_count * previous_ttl / expiry) + current_count
 
-if amount > limit or (weighted_count + amount) > limit then
+if not regardless and (amount > limit or (weighted_count + amount) > limit) then
     return {0, previous_count, previous_ttl, current_count, current_ttl}
 end
 if redis.call('exists', KEYS[2]) == 1 then
@@ -62,6 +66,7 @@ class RedisSlidingWindows:
     """Sliding-window counters under `key_prefix`, laid out as `limits`' RedisStorage lays them out."""
 
     def __init__(self, client: Redis, key_prefix: str) -> None:
+        self._client = client
         self._script = client.register_script(ACQUIRE_AND_READ)
         self._key_prefix = key_prefix
 
@@ -70,15 +75,39 @@ class RedisSlidingWindows:
         current = f"{self._key_prefix}:{{{rule.item.key_for(*rule.identifiers)}}}"
         return [f"{current}/-1", current]
 
+    def args(self, rule: Rule, amount: int = 1, regardless: bool = False) -> list[int]:
+        return [rule.item.amount, rule.item.get_expiry(), amount, int(regardless)]
+
     async def hit(self, rule: Rule) -> tuple[bool, Outcome]:
         """Count one request in the rule's bucket if it fits; whether it did, and the bucket after."""
-        expiry = rule.item.get_expiry()
-        reply: list[Any] = await self._script(keys=self.keys(rule), args=[rule.item.amount, expiry, 1])
-        fits, previous_count, previous_ttl_ms, current_count, current_ttl_ms = (int(v) for v in reply)
-        outcome = window_outcome(
-            rule, previous_count, previous_ttl_ms / 1000, current_count, current_ttl_ms / 1000, time.time()
-        )
-        return bool(fits), outcome
+        reply: list[Any] = await self._script(keys=self.keys(rule), args=self.args(rule))
+        return read_reply(rule, reply)
+
+    async def add_all(self, counts: Sequence[tuple[Rule, int]]) -> list[Outcome]:
+        """Count requests already let through, `amount` per rule, in one round trip; each bucket after."""
+        for attempt in range(2):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for rule, amount in counts:
+                    pipe.evalsha(
+                        self._script.sha, 2, *self.keys(rule), *self.args(rule, amount, regardless=True)
+                    )
+                replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(reply, NoScriptError) for reply in replies):
+                await self._client.script_load(ACQUIRE_AND_READ)  # Redis restarted, or was flushed
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            break
+        return [read_reply(rule, reply)[1] for (rule, _), reply in zip(counts, replies, strict=True)]
+
+
+def read_reply(rule: Rule, reply: Sequence[Any]) -> tuple[bool, Outcome]:
+    fits, previous_count, previous_ttl_ms, current_count, current_ttl_ms = (int(v) for v in reply)
+    outcome = window_outcome(
+        rule, previous_count, previous_ttl_ms / 1000, current_count, current_ttl_ms / 1000, time.time()
+    )
+    return bool(fits), outcome
 
 
 def window_outcome(

@@ -225,3 +225,33 @@ async def test_an_answer_in_several_reads_streams_through_whole() -> None:
     start = client.messages[0]
     assert b"transfer-encoding" not in dict(start["headers"])  # one hop's framing, redone by our server
     assert client.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_a_client_that_leaves_mid_answer_stops_the_reading_of_the_service() -> None:
+    first_chunk_out, closed_by_gateway = asyncio.Event(), asyncio.Event()
+
+    async def streams_until_closed(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: Upstream
+    ) -> None:
+        await upstream.read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await reader.read()  # b"" once the gateway closes the connection: the answer never ends
+        closed_by_gateway.set()
+
+    class LeavingClient(Client):
+        async def receive(self) -> Message:
+            await first_chunk_out.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(self, message: Message) -> None:
+            await super().send(message)
+            if message.get("body"):
+                first_chunk_out.set()
+
+    async with forwarder_to(streams_until_closed) as (forwarder, _):
+        client = LeavingClient([])
+        async with asyncio.timeout(30):  # only so that a regression fails instead of hanging
+            await forwarder(scope(), client.receive, client.send, "catalog")
+            await closed_by_gateway.wait()
+    assert client.body == b"first"

@@ -105,11 +105,11 @@ def upstream_headers(
 ) -> list[tuple[str, str]]:
     """The client's headers minus hop-by-hop and gateway-owned ones, plus what the gateway vouches
     for: one client address (resolved through trusted proxies), the scheme, the internal token."""
-    host = ""
+    host = None
     headers = []
     for name, value in scope["headers"]:
         if name == b"host":
-            host = value.decode("latin-1")
+            host = value.decode("latin-1") if host is None else host  # the first, as the server read it
         elif name.lower() not in _REQUEST_DROPPED:
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
     state = scope.get("state") or {}
@@ -117,7 +117,7 @@ def upstream_headers(
         (REQUEST_ID_HEADER, state["request_id"]),
         ("X-Forwarded-For", proxies.client_ip(scope)),
         ("X-Forwarded-Proto", proxies.scheme(scope)),
-        ("X-Forwarded-Host", host),
+        ("X-Forwarded-Host", host or ""),
         (INTERNAL_TOKEN_HEADER, internal_token),
     ]
     # Set by gateway/captcha/middleware.py once this request's X-Captcha-Response was verified and spent.
@@ -135,7 +135,7 @@ def upstream_url(base_url: str, scope: Scope) -> URL:
     (gateway/canonical.py), so the service decodes exactly the path every gateway rule saw."""
     target = upstream_path(scope["path"]).decode("ascii")
     query: bytes = scope.get("query_string", b"")
-    if query:
+    if query:  # as the client sent it: the server takes only printable ASCII in a request target
         target += "?" + query.decode("latin-1")
     return URL(base_url + target, encoded=True)  # encoded: sent exactly as spelled here
 

@@ -144,8 +144,12 @@ async def run_steps(client: MongoClient, url: str, database: str, restored: str,
         flush=True,
     )
     result = await restore_backup(client, url, verified, restored)
-    print(f"{'restore (+ indexes)':<22} {rates(result.documents, bson, result.seconds)}  "
-          f"of which index builds {result.index_seconds:.1f} s", flush=True)  # fmt: skip
+    builds = (
+        f"of which index builds {result.index_seconds:.1f} s" if result.index_seconds else "indexes first"
+    )
+    print(
+        f"{'restore (+ indexes)':<22} {rates(result.documents, bson, result.seconds)}  {builds}", flush=True
+    )
 
 
 def main() -> None:

@@ -61,7 +61,10 @@ def run_backup(args: argparse.Namespace, settings: ShopSettings) -> int:
         progress.close()
     keep = settings.backup_keep if args.keep is None else args.keep
     keep_days = settings.backup_keep_days if args.keep_days is None else args.keep_days
-    pruned = prune(root, keep=keep, keep_days=keep_days, now=utcnow()) if keep or keep_days else []
+    try:
+        pruned = prune(root, keep=keep, keep_days=keep_days, now=utcnow()) if keep or keep_days else []
+    except OSError as exc:
+        raise OperatorError(f"{result.path} was written, but retention failed: {exc}") from None
     manifest = result.manifest
     bson_bytes = sum(entry.bson_bytes for entry in manifest.collections.values())
     rates = _rates(result.documents, bson_bytes, result.seconds)

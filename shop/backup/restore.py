@@ -1,5 +1,11 @@
-"""`shop restore`: a verified backup into an empty database (or over its own collections with --drop),
-documents first, then the indexes (building them once is faster than maintaining them per insert)."""
+"""`shop restore`: a verified backup into an empty database (or over its own collections with --drop).
+
+On MongoDB the documents go in first and the indexes are built after, once (as mongorestore does:
+faster than maintaining them on every insert). The embedded server is the other way round: it
+builds an index over existing documents one commit at a time, so with its fsync on every commit
+(the local stack's setting) 100,000 products took over nine minutes to index after the insert,
+against about a minute and a half with the indexes maintained while inserting.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ class RestoreResult:
     dropped: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    index_seconds: float = 0.0  # of `seconds`, building the indexes
+    index_seconds: float = 0.0  # of `seconds`, building the indexes after the documents (MongoDB)
 
     @property
     def documents(self) -> int:
@@ -78,6 +84,7 @@ async def restore_backup(
     current = "(checking the target)"
     restored = 0
     try:
+        indexes_first = bool((await client.admin.command("buildInfo")).get("secantusVersion"))
         replaced = await check_target(db, backup, drop=drop, where=where(url))
         result.left_alone = sorted(set(await db.list_collection_names()) - set(backup.manifest.collections))
         if progress:
@@ -89,10 +96,13 @@ async def restore_backup(
                 result.dropped.append(name)
             metadata = backup.metadata[name]
             await db.create_collection(name, **metadata.get("options", {}))
+            if indexes_first:
+                indexes = await _create_indexes(db, name, metadata.get("indexes", []))
             restored = await _insert_documents(db, name, backup.documents(name), progress)
-            building = time.monotonic()
-            indexes = await _create_indexes(db, name, metadata.get("indexes", []))
-            result.index_seconds += time.monotonic() - building
+            if not indexes_first:
+                building = time.monotonic()
+                indexes = await _create_indexes(db, name, metadata.get("indexes", []))
+                result.index_seconds += time.monotonic() - building
             result.collections[name] = RestoredCollection(restored, indexes)
     except PyMongoError as exc:
         raise OperatorError(
@@ -125,12 +135,18 @@ async def _insert_documents(
     collection = db.get_collection(name)
     count = 0
     upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-    while (batch := await upcoming) is not None:
-        upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-        await collection.insert_many([RawBSONDocument(raw) for raw in batch], bypass_document_validation=True)
-        count += len(batch)
-        if progress:
-            progress.advance(len(batch), sum(len(raw) for raw in batch), label=name)
+    try:
+        while (batch := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            await collection.insert_many(
+                [RawBSONDocument(raw) for raw in batch], bypass_document_validation=True
+            )
+            count += len(batch)
+            if progress:
+                progress.advance(len(batch), sum(len(raw) for raw in batch), label=name)
+    finally:
+        # A failed insert leaves the next batch being read in its thread: let it finish first.
+        await asyncio.wait([upcoming])
     return count
 
 

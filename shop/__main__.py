@@ -124,11 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json(launch)
 
-    seed = commands.add_parser(
-        "seed", help="load the demo catalog (development only; see `shop seed --help`)", add_help=False
-    )
-    seed.add_argument("seed_args", nargs=argparse.REMAINDER)
+    commands.add_parser("seed", help="load the demo catalog (development only; see `shop seed --help`)")
     return parser
+
+
+def _seed(arguments: list[str]) -> int:
+    try:
+        from devtools.seed import main as seed_main
+    except ImportError:  # the image carries the services and this tool, not the development tools
+        print(
+            "shop seed: the demo seeder is a development tool, not part of this installation", file=sys.stderr
+        )
+        return EXIT_USAGE
+    return seed_main(arguments)
 
 
 def _settings() -> ShopSettings:
@@ -154,11 +162,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "seed":
-        from devtools.seed import main as seed_main
-
-        return seed_main(args.seed_args)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["seed"]:
+        return _seed(arguments[1:])  # every argument after `seed` is the seeder's (`--help` too)
+    args = build_parser().parse_args(arguments)
     try:
         return _dispatch(args)
     except OperatorError as exc:

@@ -60,7 +60,7 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
     app.state.trusted_proxies = proxies
     app.state.client_slots = ClientSlots(settings.max_inflight_per_client)
     app.state.rate_limits = RateLimits.from_settings(settings, app.state.metrics.registry)
-    # /docs is the one HTML page: it runs Swagger UI under a CSP made for it (gateway/openapi.py).
+    # /docs is the one HTML page: it runs Swagger UI under a CSP made for it (gateway/openapi/).
     app.add_middleware(SecurityHeadersMiddleware, proxies=proxies, csp_overrides={DOCS_PATH: DOCS_CSP})
     # Appended, not added: `add_middleware` wraps everything, and these belong inside the request context.
     app.user_middleware += [
@@ -97,7 +97,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Public REST API of the shop: auth, catalog, cart and orders, payments.",
         routers=[aggregate_health_router(), captcha_router(), openapi_router(settings), proxy_router()],
         lifespans=[http_client_lifespan, redis_lifespan, captcha_lifespan, rate_limit_lifespan],
-        openapi_url=None,  # /openapi.json is the merged document of every service (gateway/openapi.py)
+        openapi_url=None,  # /openapi.json is the merged document of every service (gateway/openapi/)
     )
     app.state.breakers = breakers_for(
         settings.upstream_urls(), settings.breaker_failures, settings.breaker_reset_seconds

@@ -32,7 +32,7 @@ T = TypeVar("T")
 CollectionIndexes = Mapping[str, Sequence[IndexModel]]
 
 # Budget for ending a transaction whose own time ran out: it must still be aborted, or it keeps
-# its document locks and every later writer of those documents waits (DESIGN §3).
+# its document locks and every later writer of those documents waits (docs/transactions.md).
 ABORT_TIMEOUT_SECONDS = 5.0
 
 logger = logging.getLogger("shared.db")

@@ -33,7 +33,7 @@ class CaptchaProvider(StrEnum):
         return self not in (CaptchaProvider.OFF, CaptchaProvider.ALTCHA)
 
 
-# Each hosted provider's verification endpoint (PROVIDERS notes §4); CAPTCHA_SITEVERIFY_URL overrides.
+# Each hosted provider's documented siteverify endpoint; CAPTCHA_SITEVERIFY_URL overrides.
 SITEVERIFY_URLS: dict[CaptchaProvider, str] = {
     CaptchaProvider.TURNSTILE: "https://challenges.cloudflare.com/turnstile/v0/siteverify",
     CaptchaProvider.HCAPTCHA: "https://api.hcaptcha.com/siteverify",

@@ -212,7 +212,7 @@ PARAMETERS: dict[str, Document] = {
         "schema": {"type": "string", "maxLength": 8192},
     }
 }
-# Operations that may demand a CAPTCHA (API.md, CAPTCHA).
+# Operations that may demand a CAPTCHA (docs/api.md, CAPTCHA).
 CAPTCHA_OPERATIONS = frozenset({("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/login")})
 # Operations without a bearer token that still answer 401 (wrong password, spent refresh token).
 CREDENTIAL_OPERATIONS = frozenset({("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh")})
@@ -253,7 +253,7 @@ RESPONSE_EXAMPLES: dict[tuple[str, str, str], Document] = {
     ("post", "/api/v1/orders", "409"): _example(
         409,
         "insufficient-stock",
-        "Not enough stock for some lines",
+        "Not enough stock",
         "Some lines ask for more than is in stock; nothing was ordered.",
         lines=[{"product_id": _PRODUCT_ID, "sku": "TEA-GREEN-100G", "requested": 3, "available": 1}],
     ),

@@ -44,7 +44,7 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, asserts nothing; ~12 min)
+bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, asserts nothing; ~18 min)
 	$(BIN)/python -m bench
 
 bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders, bench-backup

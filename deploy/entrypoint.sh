@@ -8,14 +8,15 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-# The gateway faces clients: a bounded request head (h11), a concurrency cap and a deeper backlog,
+# The gateway faces clients: httptools with a bounded request head (gateway/server.py), uvloop, a
+# concurrency cap and a deeper backlog,
 # as devstack/stack.py runs it (deploy/README.md says why).
 extra=""
 case "${APP:-}" in
     auth|catalog|order|payment) factory="services.${APP}.app:create_app" ;;
     gateway)
         factory="gateway.app:create_app"
-        extra="--http h11 --h11-max-incomplete-event-size 32768 --limit-concurrency 1000 --backlog 2048"
+        extra="--http gateway.server:BoundedHttpToolsProtocol --loop uvloop --limit-concurrency 1000 --backlog 2048"
         ;;
     *)
         echo "entrypoint: set APP to one of auth, catalog, order, payment, gateway (got '${APP:-}')" >&2

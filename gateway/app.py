@@ -22,7 +22,7 @@ from gateway.limits import HeadLimitsMiddleware, body_limits
 from gateway.openapi import DOCS_CSP, DOCS_PATH, openapi_router
 from gateway.proxy import Forwarder, ProxyDispatch, create_http_client, proxy_router
 from gateway.ratelimit.limiter import RateLimits, rate_limit_lifespan
-from gateway.ratelimit.middleware import RateLimitMiddleware
+from gateway.ratelimit.middleware import RateLimitMiddleware, RefreshLimitMiddleware
 from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.settings import GatewaySettings, get_settings
 from shared.app import create_base_app, redis_lifespan
@@ -53,8 +53,9 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
     request context of the base app (request id, access log, metrics: so every refusal below is
     logged, counted and quotable), CORS (so the SPA can read the refusals), the canonical path check
     (before any rule reads the path), URL and header limits, the rate limits (before a refused
-    request takes an in-flight slot), the per-client in-flight cap, the body limit, the CAPTCHA
-    check, then the proxy (ProxyDispatch), or routing for the gateway's own routes.
+    request takes an in-flight slot), the per-client in-flight cap, the body limit, the refresh
+    limits (per session: they read the bounded body), the CAPTCHA check, then the proxy
+    (ProxyDispatch), or routing for the gateway's own routes.
     """
     proxies = TrustedProxies(settings.trusted_proxies)
     app.state.trusted_proxies = proxies
@@ -80,6 +81,13 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
             BodyLimitMiddleware,
             limit_for=body_limits(settings.max_body_bytes, settings.body_limit_overrides),
             timeout_seconds=settings.request_body_timeout_seconds,
+        ),
+        # Refresh is limited per session, which it finds in the (bounded) body or the cookie.
+        Middleware(
+            RefreshLimitMiddleware,
+            limits=app.state.rate_limits,
+            proxies=proxies,
+            cookie_name=settings.refresh_cookie_name,
         ),
     ]
     # Innermost, right before routing: every cheaper refusal comes before a CAPTCHA check (which may

@@ -83,10 +83,17 @@ class GatewaySettings(CommonSettings):
     max_inflight_per_client: int = Field(default=32, ge=1, le=10_000)
 
     # Rate limits per route class (gateway/ratelimit/), each `N/second|minute|hour|day` (or `N per 2
-    # minutes`): every public route per client (user of a verified token, else IP); login, register and
-    # refresh per IP; placing orders and payments; refunds; provider webhooks and callbacks per IP.
+    # minutes`): every public route per client (user of a verified token, else IP); login and register
+    # per IP; placing orders and payments; refunds; provider webhooks and callbacks per IP.
     rate_limit_default: str = "120/minute"
     rate_limit_auth: str = "10/minute"
+    # Refresh, apart from login and the default budget: per session (token family), and more loosely
+    # per client address (which also bounds a caller inventing families).
+    rate_limit_refresh: str = "60/minute"
+    rate_limit_refresh_client: str = "600/minute"
+    # The auth service's refresh cookie (the same REFRESH_COOKIE_NAME): where the gateway finds the
+    # session a browser's refresh belongs to, and what the API document names.
+    refresh_cookie_name: str = Field(default="refresh_token", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     rate_limit_checkout: str = "10/minute"
     rate_limit_refunds: str = "30/minute"
     rate_limit_webhooks: str = "600/minute"
@@ -213,6 +220,8 @@ class GatewaySettings(CommonSettings):
     @field_validator(
         "rate_limit_default",
         "rate_limit_auth",
+        "rate_limit_refresh",
+        "rate_limit_refresh_client",
         "rate_limit_checkout",
         "rate_limit_refunds",
         "rate_limit_webhooks",

@@ -52,6 +52,8 @@ def limits_from_settings(settings: GatewaySettings) -> dict[RouteClass, RateLimi
     return {
         RouteClass.DEFAULT: parse_rate_limit(settings.rate_limit_default),
         RouteClass.AUTH: parse_rate_limit(settings.rate_limit_auth),
+        RouteClass.REFRESH: parse_rate_limit(settings.rate_limit_refresh),
+        RouteClass.REFRESH_CLIENT: parse_rate_limit(settings.rate_limit_refresh_client),
         RouteClass.CHECKOUT: parse_rate_limit(settings.rate_limit_checkout),
         RouteClass.REFUNDS: parse_rate_limit(settings.rate_limit_refunds),
         RouteClass.WEBHOOKS: parse_rate_limit(settings.rate_limit_webhooks),

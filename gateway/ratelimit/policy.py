@@ -1,15 +1,25 @@
 """Route classes, their limits, the buckets a request counts in, and the headers that describe them.
 
 Every public route is in the `default` class, counted per client (user when authenticated, else IP).
-Some routes are also in a stricter class and count against both: `auth` (POST login, register,
-refresh; always per IP, since these callers are not yet authenticated), `checkout` (POST orders and
+Some routes are also in a stricter class and count against both: `auth` (POST login and register;
+always per IP, since these callers are not yet authenticated), `checkout` (POST orders and
 payments) and `refunds`. Provider `webhooks` and redirect `callbacks` are limited separately, per IP
 and generously, and do not use the default budget: a burst of webhooks from a provider must not be
 refused because of the provider's address. Probes (`/health*`) and scrapes (`/metrics`) are exempt.
+
+`refresh` (POST refresh) is a class of its own, apart from login and the default budget: an SPA
+refreshes on every page load, and a shopper reloading or opening tabs must never be logged out by a
+limit meant for password guessing, nor by the other shoppers behind the same address. It counts
+per session (`refresh`, keyed by a hash of the token family the refresh token names,
+shared/refresh_tokens.py) and, more loosely, per client address (`refresh_client`), which bounds a
+caller who invents families to get fresh buckets. A token without a family part counts per address
+in both. The family is read after the body limit (gateway/ratelimit/sessions.py), so this class is
+decided by a second, inner middleware.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -25,7 +35,8 @@ MAX_WINDOW_SECONDS = 86_400
 # Probes and scrapes: an orchestrator or monitor must never be refused.
 HEALTH_PREFIX = "/health"
 METRICS_PATH = "/metrics"
-AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"})
+AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
+REFRESH_PATH = "/api/v1/auth/refresh"
 CHECKOUT_PATHS = frozenset({"/api/v1/orders", "/api/v1/payments"})
 WEBHOOK_PREFIXES = ("/api/v1/payments/webhooks/", "/api/v1/payments/callbacks/")
 _REFUNDS = re.compile(r"^/api/v1/payments/[^/]+/refunds$")
@@ -35,6 +46,8 @@ _REPEATED_SLASHES = re.compile(r"/{2,}")
 class RouteClass(StrEnum):
     DEFAULT = "default"
     AUTH = "auth"
+    REFRESH = "refresh"
+    REFRESH_CLIENT = "refresh_client"
     CHECKOUT = "checkout"
     REFUNDS = "refunds"
     WEBHOOKS = "webhooks"
@@ -75,6 +88,8 @@ def route_class(method: str, path: str) -> RouteClass | None:
     if method == "POST":
         if path in AUTH_PATHS:
             return RouteClass.AUTH
+        if path == REFRESH_PATH:
+            return RouteClass.REFRESH
         if path in CHECKOUT_PATHS:
             return RouteClass.CHECKOUT
         if _REFUNDS.match(path):
@@ -89,6 +104,11 @@ def ip_client(address: str) -> str:
 
 def user_client(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+def family_client(family_id: str) -> str:
+    """The bucket of a token family: a hash, so neither Redis keys nor logs hold a token's part."""
+    return "family:" + hashlib.sha256(family_id.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -114,12 +134,22 @@ class Rule:
 
 
 def rules_for(
-    request_class: RouteClass, limits: Mapping[RouteClass, RateLimitItem], ip: str, user_id: str | None
+    request_class: RouteClass,
+    limits: Mapping[RouteClass, RateLimitItem],
+    ip: str,
+    user_id: str | None,
+    family_id: str | None = None,
 ) -> list[Rule]:
     """The buckets a request counts in, its own class first (it refuses before the default is spent)."""
     client = user_client(user_id) if user_id else ip_client(ip)
     if request_class is RouteClass.WEBHOOKS:
         return [Rule(RouteClass.WEBHOOKS, limits[RouteClass.WEBHOOKS], ip_client(ip))]
+    if request_class in (RouteClass.REFRESH, RouteClass.REFRESH_CLIENT):
+        session = family_client(family_id) if family_id else ip_client(ip)
+        return [
+            Rule(RouteClass.REFRESH, limits[RouteClass.REFRESH], session),
+            Rule(RouteClass.REFRESH_CLIENT, limits[RouteClass.REFRESH_CLIENT], ip_client(ip)),
+        ]
     default = Rule(RouteClass.DEFAULT, limits[RouteClass.DEFAULT], client)
     if request_class is RouteClass.DEFAULT:
         return [default]

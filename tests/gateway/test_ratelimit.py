@@ -89,6 +89,8 @@ def test_rate_limit_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {cls: str(item) for cls, item in limits_from_settings(defaults).items()} == {
         RouteClass.DEFAULT: "120 per 1 minute",
         RouteClass.AUTH: "10 per 1 minute",
+        RouteClass.REFRESH: "60 per 1 minute",
+        RouteClass.REFRESH_CLIENT: "600 per 1 minute",
         RouteClass.CHECKOUT: "10 per 1 minute",
         RouteClass.REFUNDS: "30 per 1 minute",
         RouteClass.WEBHOOKS: "600 per 1 minute",
@@ -102,6 +104,8 @@ def test_rate_limit_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("RATE_LIMIT_DEFAULT", "lots"),
         ("RATE_LIMIT_AUTH", "0/minute"),
+        ("RATE_LIMIT_REFRESH", "often"),
+        ("RATE_LIMIT_REFRESH_CLIENT", "1/second;2/minute"),
         ("RATE_LIMIT_CHECKOUT", "1/second;2/minute"),
         ("RATE_LIMIT_REFUNDS", "3/year"),
         ("RATE_LIMIT_WEBHOOKS", "-1/minute"),
@@ -131,7 +135,9 @@ def test_rate_limit_mistakes_are_refused_at_start_up(
         ("GET", "/no/such/path", RouteClass.DEFAULT),
         ("POST", "/api/v1/auth/login", RouteClass.AUTH),
         ("POST", "/api/v1/auth/register", RouteClass.AUTH),
-        ("POST", "/api/v1/auth/refresh", RouteClass.AUTH),
+        ("POST", "/api/v1/auth/refresh", RouteClass.REFRESH),
+        ("POST", "/api/v1/auth//refresh/", RouteClass.REFRESH),
+        ("GET", "/api/v1/auth/refresh", RouteClass.DEFAULT),
         ("POST", "/api/v1/auth//login/", RouteClass.AUTH),
         ("GET", "/api/v1/auth/login", RouteClass.DEFAULT),
         ("POST", "/api/v1/auth/logout", RouteClass.DEFAULT),
@@ -166,7 +172,7 @@ def test_buckets_per_class_and_client() -> None:
     ip = "203.0.113.9"
     assert keys(rules_for(RouteClass.DEFAULT, per_class, ip, None)) == [("default", f"ip:{ip}")]
     assert keys(rules_for(RouteClass.DEFAULT, per_class, ip, "u1")) == [("default", "user:u1")]
-    # Login, register and refresh: the class always per IP; the default per client.
+    # Login and register: the class always per IP; the default per client.
     assert keys(rules_for(RouteClass.AUTH, per_class, ip, "u1")) == [
         ("auth", f"ip:{ip}"),
         ("default", "user:u1"),
@@ -185,6 +191,20 @@ def test_buckets_per_class_and_client() -> None:
     ]
     # Webhooks: per IP, and not against the default budget.
     assert keys(rules_for(RouteClass.WEBHOOKS, per_class, ip, "u1")) == [("webhooks", f"ip:{ip}")]
+    # Refresh: per session (a hash of the family, never the family itself) and per IP, not against
+    # the default budget; without a family, per IP in both.
+    family = "0123456789abcdef0123456789abcdef"
+    session, client = keys(rules_for(RouteClass.REFRESH, per_class, ip, None, family))
+    assert session[0] == "refresh"
+    assert session[1].startswith("family:")
+    assert family not in session[1]
+    assert client == ("refresh_client", f"ip:{ip}")
+    other = keys(rules_for(RouteClass.REFRESH, per_class, ip, None, "f" * 32))[0]
+    assert other != session
+    assert keys(rules_for(RouteClass.REFRESH, per_class, ip, None, None)) == [
+        ("refresh", f"ip:{ip}"),
+        ("refresh_client", f"ip:{ip}"),
+    ]
 
 
 def test_keys_carry_class_client_and_limit() -> None:

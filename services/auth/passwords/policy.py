@@ -19,7 +19,8 @@ from importlib import resources
 
 MIN_PASSWORD_LENGTH = 12
 # The upper bound keeps the cost of normalising and hashing a password bounded; 256 code points is
-# far more than any passphrase or password manager needs.
+# far more than any passphrase or password manager needs. It counts the password as sent (what a
+# JSON Schema `maxLength` counts), so the published schema states the exact bound.
 MAX_PASSWORD_LENGTH = 256
 
 MESSAGE_TOO_SHORT = f"Use at least {MIN_PASSWORD_LENGTH} characters."
@@ -35,10 +36,6 @@ MESSAGE_CONTAINS_EMAIL = "This password contains the name part of your email add
 MESSAGE_INVALID_CHARACTERS = "This password contains characters that are not valid Unicode text."
 
 _COMMON_PASSWORDS_FILE = "common-passwords.txt.gz"
-
-# NFKC can shrink text (a base letter and combining marks become one code point), but not by more
-# than this factor; anything longer is too long without paying for normalising it.
-_MAX_RAW_LENGTH = 4 * MAX_PASSWORD_LENGTH
 
 # Up to this many arbitrary characters may follow a repeated unit or a run ("aaaaaaaaaaa1",
 # "abcdefghij!?") and the password is still that pattern.
@@ -104,13 +101,11 @@ def common_passwords() -> frozenset[str]:
 
 def password_problems(password: str, *, email: str | None = None) -> list[str]:
     """Why `password` is not acceptable, as human-readable messages; an empty list means it is."""
-    if len(password) > _MAX_RAW_LENGTH:
+    if len(password) > MAX_PASSWORD_LENGTH:
         return [MESSAGE_TOO_LONG]
     if not _is_valid_text(password):
         return [MESSAGE_INVALID_CHARACTERS]
     normalized = normalize_password(password)
-    if len(normalized) > MAX_PASSWORD_LENGTH:
-        return [MESSAGE_TOO_LONG]
 
     problems: list[str] = []
     if len(normalized) < MIN_PASSWORD_LENGTH:

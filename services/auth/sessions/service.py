@@ -1,6 +1,7 @@
 """Session use cases: start one at login, end it at logout; what both and rotation share.
 
-A refresh token is an opaque value; only its HMAC (keyed with JWT_REFRESH_SECRET) is stored, so a
+A refresh token is `<family id>.<secret>` (shared/refresh_tokens.py: the gateway reads the family to
+rate-limit refreshes per session); only its HMAC (keyed with JWT_REFRESH_SECRET) is stored, so a
 token is useless without the server-side record and a leaked table cannot be replayed. Every login
 starts a family with a random token; each refresh spends the presented token and issues its one
 successor in the same family (sessions/rotation.py).
@@ -26,6 +27,7 @@ from services.auth.tokens.keys import KeyRing
 from shared.context import ServiceContext
 from shared.db import Document
 from shared.logging import log_event
+from shared.refresh_tokens import compose, family_of
 
 logger = logging.getLogger("auth.sessions")
 
@@ -70,7 +72,10 @@ def successor_of(settings: AuthSettings, presented: str) -> str:
     """
     key = hmac.new(_refresh_secret(settings), _SUCCESSOR_KEY_LABEL, hashlib.sha256).digest()
     digest = hmac.new(key, presented.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()  # the shape of token_urlsafe(32)
+    secret = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()  # the shape of token_urlsafe(32)
+    family_id = family_of(presented)
+    # A token of the older shape (no family part) is succeeded in its shape; it dies with its family.
+    return compose(family_id, secret) if family_id else secret
 
 
 def refresh_token_document(
@@ -113,7 +118,7 @@ async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
         "revoked_at": None,
         "revoked_reason": None,
     }
-    token = secrets.token_urlsafe(32)
+    token = compose(family["_id"], secrets.token_urlsafe(32))
     doc = refresh_token_document(ctx.settings, hash_refresh_token(ctx.settings, token), family, now)
 
     async def store(session: AsyncClientSession) -> None:

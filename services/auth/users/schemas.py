@@ -7,10 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from services.auth.passwords.policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from shared.text import SingleLineText
 
-# Long enough for any real password phrase; the policy caps what is hashed.
-PasswordField = Annotated[str, Field(min_length=1, max_length=1024)]
+# A new password: the policy's bounds (services/auth/passwords/policy.py), stated in the schema; what
+# else the policy refuses (common passwords, patterns) is a 422 weak-password.
+PasswordField = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+# A password presented at login is only compared: any that could ever have been set fits.
+LoginPasswordField = Annotated[str, Field(min_length=1, max_length=1024)]
 # RFC 5321's limit on a forward path; the email validator enforces it too.
 EmailField = Annotated[EmailStr, Field(max_length=254)]
 Role = Literal["customer", "admin"]

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.db import TransactionTimedOut
 from shared.logging import current_request_id, log_event
@@ -234,13 +235,32 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     return validation_problem(exc.errors(), request.url.path)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes, found by asking the routes as the router would.
+    Starlette's 405 names only the first route that matched the path, so `GET, POST` on two routes
+    came out as `Allow: GET`."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     slug = _HTTP_STATUS_SLUGS.get(status, f"http-{status}")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    return problem_response(status, slug, phrase, detail, instance=request.url.path, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if status == 405 and (allowed := allowed_methods(request)):
+        headers["Allow"] = allowed
+    return problem_response(status, slug, phrase, detail, instance=request.url.path, headers=headers)
 
 
 # Failures that say "try again shortly", not "this request is wrong": the client gets a 503 with

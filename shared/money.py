@@ -67,8 +67,17 @@ def _known_currency(code: str) -> str:
     return code
 
 
+# The document lists the codes (an enum), so a client knows before sending what is refused.
 Currency = Annotated[
-    str, Field(min_length=3, max_length=3, examples=["BDT"]), AfterValidator(_known_currency)
+    str,
+    Field(
+        min_length=3,
+        max_length=3,
+        pattern="^[A-Z]{3}$",
+        examples=["BDT"],
+        json_schema_extra={"enum": sorted(ISO_4217)},
+    ),
+    AfterValidator(_known_currency),
 ]
 
 

@@ -46,8 +46,10 @@ class CaptchaMiddleware:
             return
         method, path = scope["method"], scope["path"]
         required = gate.routes.requires(method, path)
-        if not required and owning_service(path) is None:
-            await self.app(scope, receive, send)  # the gateway's own routes take no solution
+        if not required and (owning_service(path) is None or method != "POST"):
+            # The gateway's own routes take no solution, and neither does anything but a POST (login
+            # and registration): a method the service does not have is its 405, whatever the header.
+            await self.app(scope, receive, send)
             return
         values = Headers(scope=scope).getlist(CAPTCHA_RESPONSE_HEADER)
         if not values or not values[0].strip():

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.captcha.gate import CaptchaGate
 from shared.errors import NotFound
@@ -16,12 +17,35 @@ from shared.errors import NotFound
 CAPTCHA_PATH = "/api/v1/captcha"
 
 
+class AltchaParameters(BaseModel):
+    """The work asked for (ALTCHA v2): what the widget needs to solve the challenge."""
+
+    model_config = ConfigDict(extra="allow")
+
+    algorithm: str = Field(examples=["PBKDF2/SHA-256"])
+    cost: int = Field(ge=1, description="Iterations of the key derivation per try.")
+    keyLength: int = Field(ge=1)  # noqa: N815 - the widget's own field names
+    keyPrefix: str  # noqa: N815
+    nonce: str
+    salt: str
+    expiresAt: int = Field(description="Unix time after which a solution is refused.")  # noqa: N815
+
+
+class AltchaChallenge(BaseModel):
+    """A signed, expiring challenge, as the ALTCHA widget fetches it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    parameters: AltchaParameters
+    signature: str
+
+
 def captcha_router() -> APIRouter:
     router = APIRouter(tags=["captcha"])
 
     @router.get(
         CAPTCHA_PATH,
-        response_model=None,
+        response_model=AltchaChallenge,
         summary="A fresh ALTCHA challenge",
         description=(
             "Signed and expiring; the solved payload goes, base64-encoded, in `X-Captcha-Response`, "
@@ -36,6 +60,7 @@ def captcha_router() -> APIRouter:
                 "No CAPTCHA challenge is served here: CAPTCHA is off or hosted by an external provider."
             )
         challenge: dict[str, Any] = await asyncio.to_thread(gate.altcha.create)
+        AltchaChallenge.model_validate(challenge)  # what is documented is what is sent
         # Each challenge is single-use: no cache may hand the same one to two clients.
         return JSONResponse(challenge, headers={"Cache-Control": "no-store"})
 

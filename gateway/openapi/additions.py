@@ -8,6 +8,9 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from gateway.openapi import contract
+from gateway.openapi.contract import ContractOptions
+from gateway.openapi.examples import add_examples, problem_example
 from shared.errors import PROBLEM_CONTENT_TYPE
 
 Document = dict[str, Any]
@@ -153,10 +156,6 @@ def _problem_response(description: str, *headers: str, example: Document | None 
     }
 
 
-def _example(status: int, slug: str, title: str, detail: str, **extensions: Any) -> Document:
-    return {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, **extensions}
-
-
 _RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy")
 RESPONSES: dict[str, Document] = {
     "Unauthorized": _problem_response(
@@ -165,14 +164,14 @@ RESPONSES: dict[str, Document] = {
     "Forbidden": _problem_response("The caller may not do this (an admin-only operation)."),
     "NotFound": _problem_response(
         "No such resource, or not the caller's.",
-        example=_example(404, "not-found", "Not found", "No product with this id."),
+        example=problem_example(404, "not-found", "Not found", "No product with this id."),
     ),
     "Conflict": _problem_response(
         "The current state forbids it: a duplicate, too little stock, an illegal transition."
     ),
     "ValidationFailed": _problem_response(
         "The request is invalid; `errors` names each field.",
-        example=_example(
+        example=problem_example(
             422,
             "validation-error",
             "Request validation failed",
@@ -193,13 +192,20 @@ RESPONSES: dict[str, Document] = {
     "ServiceUnavailable": _problem_response(
         "A service (or its database) is unavailable; retry after `Retry-After`.",
         "Retry-After",
-        example=_example(
+        example=problem_example(
             503, "upstream-unavailable", "Upstream service unavailable", "The catalog service is unavailable."
         ),
     ),
     "GatewayTimeout": _problem_response("The service did not answer in time (`/problems/upstream-timeout`)."),
+    "BadRequest": _problem_response(
+        "The request cannot be read as sent: `/problems/ambiguous-path` (a path that could be read two "
+        "ways), `/problems/idempotency-key-required` (no `Idempotency-Key` where one is required)."
+    ),
+    "PayloadTooLarge": _problem_response(
+        "The body is larger than the gateway accepts (`/problems/payload-too-large`); nothing was read."
+    ),
     "Problem": _problem_response(
-        "Any other error: 400, 405, 408, 413, 414, 415, 431, or a 500 that never carries internals."
+        "Any other error: 405, 408, 414, 415, 431, or a 500 that never carries internals."
     ),
 }
 
@@ -220,45 +226,6 @@ CREDENTIAL_OPERATIONS = frozenset({("post", "/api/v1/auth/login"), ("post", "/ap
 # documents cannot say so (one HTTPBearer scheme serves both), so the gateway does.
 OPTIONAL_AUTH_OPERATIONS = frozenset({("get", "/api/v1/products")})
 
-_PRODUCT_ID = "665f1c2ab8e4d1a9c3f0b7d2"
-# Request examples, by (method, path): what a partner most often copies first.
-REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Document]] = {
-    ("post", "/api/v1/orders"): {
-        "items": {
-            "summary": "Order listed products",
-            "value": {"items": [{"product_id": _PRODUCT_ID, "quantity": 2}]},
-        },
-        "from_cart": {"summary": "Order everything in the caller's cart", "value": {"from_cart": True}},
-    },
-    ("post", "/api/v1/auth/register"): {
-        "customer": {
-            "summary": "A new customer",
-            "value": {"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada"},
-        }
-    },
-    ("post", "/api/v1/auth/login"): {
-        "login": {
-            "summary": "Email and password",
-            "value": {"email": "ada@example.com", "password": "correct horse battery staple"},
-        }
-    },
-    ("post", "/api/v1/payments"): {
-        "sandbox": {
-            "summary": "Pay with the sandbox",
-            "value": {"order_id": _PRODUCT_ID, "provider": "sandbox"},
-        }
-    },
-}
-RESPONSE_EXAMPLES: dict[tuple[str, str, str], Document] = {
-    ("post", "/api/v1/orders", "409"): _example(
-        409,
-        "insufficient-stock",
-        "Not enough stock",
-        "Some lines ask for more than is in stock; nothing was ordered.",
-        lines=[{"product_id": _PRODUCT_ID, "sku": "TEA-GREEN-100G", "requested": 3, "available": 1}],
-    ),
-}
-
 
 def refs_in(value: Any) -> Iterator[str]:
     if isinstance(value, dict):
@@ -272,23 +239,28 @@ def refs_in(value: Any) -> Iterator[str]:
             yield from refs_in(item)
 
 
-def gateway_components() -> dict[str, Document]:
+def _sections(options: ContractOptions) -> dict[str, dict[str, Document]]:
+    return {
+        "schemas": SCHEMAS,
+        "headers": {**HEADERS, **contract.HEADERS},
+        "responses": RESPONSES,
+        "parameters": {**PARAMETERS, **contract.parameters(options)},
+    }
+
+
+def gateway_components(options: ContractOptions | None = None) -> dict[str, Document]:
     """What the gateway adds, by `$ref`: reserved names a service may not redefine."""
-    sections = {"schemas": SCHEMAS, "headers": HEADERS, "responses": RESPONSES, "parameters": PARAMETERS}
     return {
         f"#/components/{section}/{name}": value
-        for section, entries in sections.items()
+        for section, entries in _sections(options or ContractOptions()).items()
         for name, value in entries.items()
     }
 
 
-def add_gateway_components(components: dict[str, dict[str, Any]], schemes: dict[str, Document]) -> None:
-    for section, entries in (
-        ("schemas", SCHEMAS),
-        ("headers", HEADERS),
-        ("responses", RESPONSES),
-        ("parameters", PARAMETERS),
-    ):
+def add_gateway_components(
+    components: dict[str, dict[str, Any]], schemes: dict[str, Document], options: ContractOptions
+) -> None:
+    for section, entries in _sections(options).items():
         components[section].update(copy.deepcopy(entries))
     components["securitySchemes"] = schemes
 
@@ -303,8 +275,9 @@ def _is_error_status(status: str) -> bool:
     return status == "default" or status[:1] in {"4", "5"}
 
 
-def document_operation(path: str, method: str, operation: Document) -> None:
-    """Describe what the gateway adds to every answer: problem+json errors, rate-limit headers."""
+def document_operation(path: str, method: str, operation: Document, options: ContractOptions) -> None:
+    """Describe what the gateway adds to every answer (problem+json errors, rate-limit headers), and
+    what the services' own descriptions cannot say (gateway/openapi/contract.py)."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status, response in list(responses.items()):
         if "$ref" in response:
@@ -323,10 +296,11 @@ def document_operation(path: str, method: str, operation: Document) -> None:
         operation["security"] = [{}, *operation["security"]]
     for status, name in _expected_errors(path, method, operation):
         responses.setdefault(status, ref("responses", name))
-    if (method, path) in CAPTCHA_OPERATIONS:
+    if (method, path) in CAPTCHA_OPERATIONS and options.captcha_enabled:
         operation.setdefault("parameters", []).append(ref("parameters", "CaptchaResponse"))
         responses.setdefault("428", ref("responses", "CaptchaRequired"))
-    _add_examples(path, method, operation)
+    contract.describe_contract(path, method, operation)
+    add_examples(path, method, operation, RESPONSES)
 
 
 def _success_headers(path: str) -> dict[str, Any]:
@@ -348,24 +322,17 @@ def _expected_errors(path: str, method: str, operation: Mapping[str, Any]) -> li
         expected.append(("409", "Conflict"))
     if operation.get("parameters") or operation.get("requestBody"):
         expected.append(("422", "ValidationFailed"))
+    if operation.get("requestBody"):
+        expected.append(("413", "PayloadTooLarge"))
     if path.startswith(API_PREFIX):
-        expected += [("429", "TooManyRequests"), ("503", "ServiceUnavailable"), ("504", "GatewayTimeout")]
+        expected += [
+            ("400", "BadRequest"),
+            ("429", "TooManyRequests"),
+            ("503", "ServiceUnavailable"),
+            ("504", "GatewayTimeout"),
+        ]
     expected.append(("default", "Problem"))
     return expected
-
-
-def _add_examples(path: str, method: str, operation: Document) -> None:
-    examples = REQUEST_EXAMPLES.get((method, path))
-    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
-    if examples and media is not None:
-        media["examples"] = copy.deepcopy(examples)
-    for (example_method, example_path, status), example in RESPONSE_EXAMPLES.items():
-        response = operation["responses"].get(status)
-        if (example_method, example_path) == (method, path) and response is not None:
-            if "$ref" in response:  # a shared response: this operation gets its own copy
-                response = copy.deepcopy(RESPONSES[response["$ref"].rpartition("/")[2]])
-            response["content"][PROBLEM_CONTENT_TYPE]["example"] = example
-            operation["responses"][status] = response
 
 
 def describe_health(doc: Document) -> None:

@@ -31,17 +31,21 @@ from gateway.openapi.additions import (
     gateway_components,
     refs_in,
 )
+from gateway.openapi.contract import ContractOptions, drop_null_defaults, rename_operation
 from gateway.routing import owning_service
 
 
-def merge_documents(sources: Mapping[str, Document], *, version: str) -> Document:
+def merge_documents(
+    sources: Mapping[str, Document], *, version: str, options: ContractOptions | None = None
+) -> Document:
     """One document from the gateway's own (`sources["gateway"]`, optional) and the services'."""
+    options = options or ContractOptions()
     sources = {name: copy.deepcopy(doc) for name, doc in sources.items()}
     for name, doc in sources.items():
         doc["paths"] = public_paths(name, doc)
         _push_down_security(doc)
     schemes, scheme_renames = _merge_security_schemes(sources)
-    renames = plan_renames({name: doc.get("components", {}) for name, doc in sources.items()})
+    renames = plan_renames({name: doc.get("components", {}) for name, doc in sources.items()}, options)
     components: dict[str, dict[str, Any]] = defaultdict(dict)
     paths: dict[str, Any] = {}
     for name, doc in sources.items():
@@ -53,9 +57,13 @@ def merge_documents(sources: Mapping[str, Document], *, version: str) -> Documen
         paths.update(doc["paths"])
     for path, item in paths.items():
         for method, operation in operations(item):
-            document_operation(path, method, operation)
+            document_operation(path, method, operation, options)
     _shorten_operation_ids(paths)
-    add_gateway_components(components, schemes)
+    for item in paths.values():
+        for _, operation in operations(item):
+            rename_operation(operation)
+    add_gateway_components(components, schemes, options)
+    drop_null_defaults(components["schemas"])
     merged: Document = {
         "openapi": OPENAPI_VERSION,
         "info": {"title": API_TITLE, "version": version, "description": DESCRIPTION},
@@ -94,7 +102,9 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def plan_renames(components_by_source: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+def plan_renames(
+    components_by_source: Mapping[str, Mapping[str, Any]], options: ContractOptions | None = None
+) -> dict[str, dict[str, str]]:
     """For each source, `{old $ref: new $ref}` for its components whose name another source (or the
     gateway's own additions) uses for something different, or which refer to such a component."""
     variants: dict[str, dict[str, Any]] = defaultdict(dict)  # $ref -> source -> object
@@ -103,7 +113,7 @@ def plan_renames(components_by_source: Mapping[str, Mapping[str, Any]]) -> dict[
             if section != "securitySchemes":
                 for name, value in entries.items():
                     variants[f"#/components/{section}/{name}"][source] = value
-    reserved = gateway_components()
+    reserved = gateway_components(options)
     renamed = set()
     for ref, objects in variants.items():
         forms = {_canonical(value) for value in objects.values()}

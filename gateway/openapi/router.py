@@ -20,7 +20,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from gateway.captcha.config import CaptchaProvider
 from gateway.openapi.additions import API_TITLE, GATEWAY_SOURCE, Document, describe_health
+from gateway.openapi.contract import ContractOptions
 from gateway.openapi.merge import merge_documents
 from gateway.settings import GatewaySettings
 from shared.errors import NotFound
@@ -47,7 +49,9 @@ class OpenApiDocuments:
         timeout_seconds: float,
         headers: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        options: ContractOptions | None = None,
     ) -> None:
+        self._options = options or ContractOptions()
         self._upstreams = dict(upstreams)
         self._headers = dict(headers or {})  # the internal token: services answer only the gateway
         self._cache_seconds = cache_seconds
@@ -101,7 +105,7 @@ class OpenApiDocuments:
             GATEWAY_SOURCE: gateway,
             **{name: self._docs[name] for name in self._upstreams if name in self._docs},
         }
-        doc = merge_documents(sources, version=version)
+        doc = merge_documents(sources, version=version, options=self._options)
         missing = tuple(name for name in self._upstreams if name not in self._docs)
         if missing:
             doc["info"]["x-unavailable-services"] = list(missing)
@@ -165,6 +169,10 @@ def openapi_router(settings: GatewaySettings) -> APIRouter:
         cache_seconds=settings.openapi_cache_seconds,
         timeout_seconds=settings.health_check_timeout_seconds,
         headers=settings.internal_headers(),
+        options=ContractOptions(
+            refresh_cookie_name=settings.refresh_cookie_name,
+            captcha_enabled=settings.effective_captcha_provider is not CaptchaProvider.OFF,
+        ),
     )
     router = APIRouter(include_in_schema=False)
 

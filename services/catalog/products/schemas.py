@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.money import MAX_STOCK, Money, MoneyOut
 from shared.text import MultiLineText, SingleLineText
@@ -54,12 +55,13 @@ class ProductPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    description: Description | None = None
-    price: Money | None = None
+    # Left out means unchanged; null is refused (below), so the schema does not offer it.
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    price: Money | SkipJsonSchema[None] = None
     category: Slug | None = Field(default=None, description="null removes the product from its category.")
-    active: bool | None = None
-    images: Images | None = None
+    active: bool | SkipJsonSchema[None] = None
+    images: Images | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_nulls_but_category(self) -> ProductPatch:
@@ -97,7 +99,13 @@ class ProductList(BaseModel):
 class StockAdjustmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delta: int = Field(strict=True, ge=-(10**6), le=10**6, description="Units to add (negative to remove).")
+    delta: int = Field(
+        strict=True,
+        ge=-(10**6),
+        le=10**6,
+        description="Units to add (negative to remove); never zero.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     reason: Reason
 
     @field_validator("delta")

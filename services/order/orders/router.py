@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -15,6 +14,7 @@ from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.deps import AdminUser, CurrentUser, Db, get_context
 from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
 from shared.ids import OBJECT_ID_PATTERN, object_id_path
+from shared.timestamps import Instant
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -48,8 +48,8 @@ async def list_orders(
     customer: Annotated[
         str | None, Query(pattern=OBJECT_ID_PATTERN, description="Admins: one customer's.")
     ] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[Instant | None, Query(description="Orders placed at or after this.")] = None,
+    created_to: Annotated[Instant | None, Query(description="Orders placed before this instant.")] = None,
     fulfilment_status: Annotated[
         FulfilmentStatus | None, Query(description="For example `paid`: the orders to ship.")
     ] = None,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
@@ -21,18 +22,36 @@ class OrderLineRequest(BaseModel):
     quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)
 
 
+# The rule of `_one_source` below, in the document: `items` (with `from_cart` absent or false), or
+# `from_cart: true` without `items`; so `{}` is invalid by the schema as on the server.
+_ONE_SOURCE: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["items"], "properties": {"from_cart": {"const": False}}},
+        {
+            "required": ["from_cart"],
+            "properties": {"from_cart": {"const": True}},
+            "not": {"required": ["items"]},
+        },
+    ]
+}
+
+
 class PlaceOrder(BaseModel):
     """Either explicit `items`, or `from_cart: true` to order the caller's cart. Prices are never sent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_SOURCE)
 
     # The ceiling here refuses a huge list with one error before its items are looked at; the
     # setting MAX_ORDER_LINES (at most this) is the shop's own limit.
-    items: list[OrderLineRequest] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
+    items: (
+        Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)] | SkipJsonSchema[None]
+    ) = None
     from_cart: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> PlaceOrder:
+        if "items" in self.model_fields_set and self.items is None:
+            raise ValueError("`items` cannot be null; leave it out to order the cart")
         if (self.items is None) == (not self.from_cart):
             raise ValueError("send either `items` or `from_cart: true`, not both or neither")
         if self.items is not None:

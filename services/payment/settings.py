@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from ipaddress import IPv4Address
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -16,9 +18,18 @@ ProviderName = Literal["stripe", "bkash", "nagad", "sandbox"]
 PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
     "stripe": (),
     "bkash": ("bkash_app_key", "bkash_username"),
-    "nagad": ("nagad_merchant_id", "nagad_public_key"),
+    "nagad": ("nagad_merchant_id", "nagad_public_key", "nagad_server_ip"),
     "sandbox": (),
 }
+# Each provider's base URLs: production takes only https, and no sandbox host.
+PROVIDER_URLS: dict[str, tuple[str, ...]] = {
+    "stripe": ("stripe_api_base",),
+    "bkash": ("bkash_base_url", "bkash_refund_base_url"),
+    "nagad": ("nagad_base_url",),
+    "sandbox": (),
+}
+# Stripe's test-mode secret and restricted keys (a live shop takes sk_live_/rk_live_ only).
+STRIPE_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 # Which secrets each provider needs when it is enabled (production refuses to start without them).
 PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
     "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
@@ -67,17 +78,37 @@ class PaymentSettings(CommonSettings):
     bkash_app_secret: SecretStr | None = None
     bkash_username: str = ""
     bkash_password: SecretStr | None = None
+    # bKash lets a merchant renew its token only about twice an hour: with REDIS_URL set, every replica
+    # shares one token, kept in Redis under this prefix (and a hash of the app key); else each process
+    # keeps its own.
+    bkash_token_redis_prefix: str = Field(default="shop:bkash-token", min_length=1, max_length=100)
 
     nagad_base_url: str = "http://sandbox.mynagad.com:10080/remote-payment-gateway-1.0/api/dfs"
     nagad_merchant_id: str = ""
     nagad_merchant_private_key: SecretStr | None = None
     nagad_public_key: str = ""
+    # This server's public IPv4 address, the one Nagad whitelists: sent as X-KM-IP-V4 on the calls the
+    # server starts itself (verify, refunds) and when the shopper's address is not IPv4. Empty outside
+    # production: 127.0.0.1.
+    nagad_server_ip: str = ""
+    # A refund's originalRequestDate: the payment's own date ("original") or the refund's ("today");
+    # Nagad's sources disagree (docs/providers.md).
+    nagad_refund_request_date: Literal["original", "today"] = "original"
+    # RSA signature hash, both ways: SHA256 (every sample of Nagad's) or SHA1 (what its guide names).
+    nagad_signature_algorithm: Literal["SHA256", "SHA1"] = "SHA256"
 
     @field_validator("payment_providers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("nagad_server_ip")
+    @classmethod
+    def _ipv4(cls, value: str) -> str:
+        if value:
+            IPv4Address(value)  # a ValueError names the setting
         return value
 
     def reconcile_backoff(self, attempts: int, cap_seconds: float) -> timedelta:
@@ -96,6 +127,23 @@ class PaymentSettings(CommonSettings):
             for name in PROVIDER_SETTINGS[provider]:
                 if not getattr(self, name):
                     problems.append(f"{name.upper()} is empty (the {provider} provider is enabled)")
+            problems += self._test_endpoints(provider)
+        return problems
+
+    def _test_endpoints(self, provider: str) -> list[str]:
+        """Plain-http or sandbox endpoints and test credentials of an enabled provider (production)."""
+        problems = []
+        for name in PROVIDER_URLS[provider]:
+            url = urlsplit(getattr(self, name))
+            if url.scheme != "https" or not url.hostname:
+                problems.append(f"{name.upper()} is not an https URL (money and keys would travel in clear)")
+            elif "sandbox" in url.hostname.lower():
+                problems.append(f"{name.upper()} points at a sandbox host ({url.hostname})")
+        stripe_key = self.stripe_secret_key.get_secret_value() if self.stripe_secret_key else ""
+        if provider == "stripe" and stripe_key.startswith(STRIPE_TEST_KEY_PREFIXES):
+            problems.append("STRIPE_SECRET_KEY is a test-mode key (sk_test_/rk_test_)")
+        if provider == "bkash" and "sandbox" in self.bkash_username.lower():
+            problems.append("BKASH_USERNAME is a bKash sandbox user")
         return problems
 
 

@@ -334,19 +334,18 @@ class Bank(State):
     def refund_status(self, body: Body) -> Body:
         self.required(body, "paymentId", "trxId")
         payment = self.refunded_payment(body)
+        # Each refund with its id, status, amount and time only: bKash's refund status never echoes
+        # the sku or reason sent with the refund (only the refund's own answer does).
         return {
             "originalTrxId": payment.trx_id,
             "originalTrxAmount": payment.amount,
             "originalTrxCompletedTime": payment.executed_time,
-            "maxRefundableAmount": f"{payment.refundable():.2f}",
             "refundTransactions": [
                 {
                     "refundTrxId": refund.refund_trx_id,
                     "refundTransactionStatus": "Completed",
                     "refundAmount": f"{refund.amount:.2f}",
                     "completedTime": refund.completed_time,
-                    "sku": refund.sku,
-                    "reason": refund.reason,
                 }
                 for refund in payment.refunds
             ],

@@ -24,8 +24,9 @@ It follows bKash's tokenized checkout API as its integrations show it:
   Money moves only on execute (approved -> `Completed` with a trxID; not approved -> 2056; wallet
   or payerReference `01823074817` -> 2023 and `Failed`). fail -> `Failed`, cancel -> `Cancelled`
   (bKash's public material does not confirm those names).
-* Refunds: partial until nothing remains (`maxRefundableAmount` accounting); refund status lists
-  every refund **with its `sku` and `reason`** (echoing sku there is UNCONFIRMED for real bKash).
+* Refunds: partial until nothing remains; the refund's answer echoes `sku` and `reason`, but refund
+  status lists each refund with only `refundTrxId`, `refundTransactionStatus`, `refundAmount` and
+  `completedTime`, as bKash's v2 refund documentation and its maintained clients show it.
 
 Test controls (no auth), under `/__control/`:
 `GET calls` (calls per endpoint), `GET payments/{id}` (state, execute count, refunds),

@@ -41,3 +41,10 @@ class AmountNotRepresentable(ValidationFailed):
 
 class ProviderFailed(AppError):
     status, slug, title = 502, "provider-error", "The payment provider refused or did not answer"
+
+
+class PaymentAlreadyInitialized(Conflict):
+    """The provider already holds this payment from an earlier try whose answer was lost, and will not
+    hand it out again (Nagad's `16_0006_083`): this payment failed; paying again starts a new one."""
+
+    slug, title = "payment-already-initialized", "The provider already initialized this payment"

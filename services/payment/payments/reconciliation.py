@@ -27,7 +27,7 @@ from services.payment.payments.settlement import PAYABLE_ORDER, settle
 from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import repository as refund_repository
 from services.payment.refunds import service as refunds
-from services.payment.refunds.booking import finish_refund
+from services.payment.refunds.booking import book_queried
 from shared.clock import utcnow
 from shared.db import Document
 from shared.logging import log_event
@@ -105,13 +105,11 @@ async def _reconcile_refunds(ctx: PaymentContext, cutoff: datetime) -> int:
         if payment is None or provider is None:
             continue
         try:
-            result = await provider.query_refund(
-                refunds.refund_request(payment, refund), refund.get("provider_refund_id")
-            )
+            request = await refunds.refund_request(ctx, payment, refund)
+            result = await provider.query_refund(request, refund.get("provider_refund_id") or None)
         except ProviderError:
             continue
-        if result.state != "pending":
-            await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
+        if await book_queried(ctx, refund, result):
             settled += 1
     return settled
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from services.payment.context import Context
 from services.payment.payments import service
@@ -12,6 +12,7 @@ from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
 from services.payment.refunds.schemas import CreateRefund, Refund, RefundList
 from shared.deps import AdminUser, CurrentUser
+from shared.forwarding import client_ip
 from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
 from shared.ids import object_id_path
 
@@ -29,7 +30,9 @@ IdempotencyKey = IdempotencyKeyHeader
     description=(
         "201: a new provider payment was started. 200: the order already has a pending payment with "
         "this provider, which is returned instead of starting another (pay that one). An order may "
-        "start a limited number of payments (409 `payment-attempts-exhausted`, naming the `limit`)."
+        "start a limited number of payments (409 `payment-attempts-exhausted`, naming the `limit`). "
+        "409 `payment-already-initialized`: the provider kept a first try whose answer was lost and "
+        "refuses it again; that payment failed, and asking again (a new Idempotency-Key) starts another."
     ),
     responses={200: {"model": Payment, "description": "The order's pending payment with this provider."}},
 )
@@ -37,10 +40,13 @@ async def create_payment(
     body: CreatePayment,
     user: CurrentUser,
     ctx: Context,
+    request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Payment:
-    started = await service.start_payment(ctx, user.user_id, body, require_key(idempotency_key))
+    # The shopper's address as the gateway vouches for it (Nagad is told it: X-KM-IP-V4).
+    shopper = client_ip(request, ctx.settings)
+    started = await service.start_payment(ctx, user.user_id, body, require_key(idempotency_key), shopper)
     mark_created(response, replayed=started.replayed, location=f"{router.prefix}/{started.payment.id}")
     if started.reused:
         response.status_code = status.HTTP_200_OK

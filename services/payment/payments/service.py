@@ -10,10 +10,15 @@ from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
 from services.payment.payments import attempts, repository
-from services.payment.payments.errors import PaymentInProgress, PaymentNotFound, ProviderFailed
+from services.payment.payments.errors import (
+    PaymentAlreadyInitialized,
+    PaymentInProgress,
+    PaymentNotFound,
+    ProviderFailed,
+)
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.payments.views import to_payment
-from services.payment.providers.base import PaymentProvider, PaymentRequest, ProviderError
+from services.payment.providers.base import AlreadyStarted, PaymentProvider, PaymentRequest, ProviderError
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.idempotency import claim_or_replay
@@ -36,23 +41,28 @@ class Started:
 CLAIM_ROUNDS = 3
 
 
-async def start_payment(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str) -> Started:
+async def start_payment(
+    ctx: PaymentContext, user_id: str, body: CreatePayment, key: str, client_ip: str | None = None
+) -> Started:
     """Start the provider payment for the caller's unpaid order, for the order's own total; reuse
-    the order's pending payment with the same provider instead of starting a second one."""
+    the order's pending payment with the same provider instead of starting a second one.
+    `client_ip`: the shopper's address, for providers that want it."""
     once = await claim_or_replay(
         find=lambda: repository.find_by_key(ctx.db, user_id, key),
         # A payment keeps the request's fields themselves: the same order with the same provider.
         same_request=lambda existing: (
             str(existing["order_id"]) == body.order_id and existing["provider"] == body.provider
         ),
-        create=lambda: _claim_and_start(ctx, user_id, body, key),
+        create=lambda: _claim_and_start(ctx, user_id, body, key, client_ip),
         replay=lambda existing: _replayed(ctx, existing),
         what="payment",
     )
     return once.value
 
 
-async def _claim_and_start(ctx: PaymentContext, user_id: str, body: CreatePayment, key: str) -> Started:
+async def _claim_and_start(
+    ctx: PaymentContext, user_id: str, body: CreatePayment, key: str, client_ip: str | None
+) -> Started:
     provider = ctx.provider(body.provider)
     for _ in range(CLAIM_ROUNDS):
         try:
@@ -62,7 +72,8 @@ async def _claim_and_start(ctx: PaymentContext, user_id: str, body: CreatePaymen
                 raise  # the same key, claimed concurrently: answered with that request's payment
             continue  # the conflict was on the order's attempt counter: claim again
         if claim.created:
-            return Started(await _start_at_provider(ctx, provider, claim.payment), replayed=False)
+            started = await _start_at_provider(ctx, provider, claim.payment, client_ip)
+            return Started(started, replayed=False)
         if claim.payment["idempotency_key"] == key:
             return await _replayed(ctx, claim.payment)  # our own retry won the claim meanwhile
         current = await attempts.until_started(ctx, claim.payment)
@@ -74,7 +85,9 @@ async def _claim_and_start(ctx: PaymentContext, user_id: str, body: CreatePaymen
     )
 
 
-async def _start_at_provider(ctx: PaymentContext, provider: PaymentProvider, payment: Document) -> Payment:
+async def _start_at_provider(
+    ctx: PaymentContext, provider: PaymentProvider, payment: Document, client_ip: str | None
+) -> Payment:
     """Create the provider payment for a claimed attempt (outside any transaction)."""
     request = PaymentRequest(
         payment_id=str(payment["_id"]),
@@ -83,9 +96,17 @@ async def _start_at_provider(ctx: PaymentContext, provider: PaymentProvider, pay
         currency=payment["currency"],
         idempotency_key=f"payment-{payment['_id']}",
         callback_url=f"{ctx.settings.public_base_url}/api/v1/payments/callbacks/{provider.name}",
+        client_ip=client_ip or None,
     )
     try:
         created = await provider.create_payment(request)
+    except AlreadyStarted as error:
+        await _record_failure(ctx.db, payment["_id"], str(error), "provider_already_initialized")
+        raise PaymentAlreadyInitialized(
+            "The provider already initialized this payment on an earlier try whose answer was lost, "
+            "and will not hand it out again; pay again to start a new payment.",
+            payment_id=str(payment["_id"]),
+        ) from error
     except ProviderError as error:
         await _record_failure(ctx.db, payment["_id"], str(error))
         raise ProviderFailed(
@@ -118,13 +139,15 @@ async def _replayed(ctx: PaymentContext, existing: Document) -> Started:
     return Started(to_payment(await attempts.until_started(ctx, existing)), replayed=True)
 
 
-async def _record_failure(db: Database, payment_id: ObjectId, reason: str) -> None:
+async def _record_failure(
+    db: Database, payment_id: ObjectId, reason: str, failure: str = "provider_error"
+) -> None:
     now = utcnow()
     await repository.transition(
         db,
         payment_id,
         ["pending"],
-        {"status": "failed", "failure_reason": "provider_error", "updated_at": now},
+        {"status": "failed", "failure_reason": failure, "updated_at": now},
         {"status": "failed", "at": now, "source": "provider_error"},
     )
     log_event(

@@ -11,8 +11,9 @@ and back through `shared.currencies`, exactly or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 EventKind = Literal[
@@ -34,6 +35,11 @@ class ProviderError(Exception):
         self.retryable = retryable
 
 
+class AlreadyStarted(ProviderError):
+    """The provider already holds this payment from an earlier request whose answer was lost, and
+    cannot hand it out again (Nagad's duplicate order id): this payment cannot be started; a new one can."""
+
+
 class InvalidNotification(Exception):
     """A webhook or callback failed verification (signature, age, amount, reference): ignore it."""
 
@@ -46,6 +52,8 @@ class PaymentRequest:
     currency: str
     idempotency_key: str  # the provider-side idempotency key for this creation
     callback_url: str  # where a redirect-based provider sends the browser back
+    # The shopper's address as the gateway vouches for it (Nagad's X-KM-IP-V4); None when unknown.
+    client_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,17 @@ class RefundRequest:
     currency: str
     reason: str
     idempotency_key: str
+    # When the payment was started at the provider (Nagad dates a refund by its original request).
+    payment_started_at: datetime | None = None
+    # For a provider that has neither idempotency keys nor our reference in its refund list (bKash),
+    # how a refund whose answer was lost is told apart from the others: the provider's refund ids
+    # listed just before it was sent (None: not recorded), the ids other refunds of ours own, and
+    # where the provider records its listing before sending (the refund is not sent if that fails).
+    listed_before: frozenset[str] | None = None
+    owned_elsewhere: frozenset[str] = frozenset()
+    record_listing: Callable[[frozenset[str]], Awaitable[None]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from services.payment.events import refund_event
 from services.payment.orders import repository as orders
 from services.payment.payments import capture
 from services.payment.payments import repository as payments
-from services.payment.providers.base import ProviderEvent
+from services.payment.providers.base import ProviderEvent, RefundResult
 from services.payment.refunds import external, repository
 from shared.clock import utcnow
 from shared.db import Document
@@ -65,6 +65,35 @@ async def finish_in(
     # A failed automatic refund leaves its payment due: the reconciler asks again.
     level = logging.WARNING if not succeeded and done.get("automatic") else logging.INFO
     log_event(logger, "refund.succeeded" if succeeded else "refund.failed", level, refund_id=str(refund_id))
+
+
+async def book_queried(ctx: PaymentContext, refund: Document, result: RefundResult) -> bool:
+    """A provider's word on a pending refund (reconciliation asked): the provider's refund id it names
+    is claimed for this refund unless another refund of ours owns it, and a final state is booked
+    once. False when nothing was booked (still pending, or the id belongs to another refund)."""
+    claim = result.provider_refund_id if not refund.get("provider_refund_id") else None
+    if not claim:
+        if result.state == "pending":
+            return False
+        await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
+        return True
+
+    async def run(session: AsyncClientSession) -> bool:
+        # Two refunds of one payment whose answers were lost may both find the same provider refund
+        # (bKash: one new refund of their amount): claims of a payment run one after the other.
+        await repository.serialise_claims(ctx.db, refund["payment_id"], session)
+        owner = await repository.find_by_provider_refund(ctx.db, refund["payment_id"], claim, session)
+        if owner is not None and owner["_id"] != refund["_id"]:
+            return False
+        await repository.bind_provider_refund(ctx.db, refund["_id"], claim, session)
+        if result.state == "pending":
+            return False
+        await finish_in(ctx, refund["_id"], result.state == "succeeded", session)
+        return True
+
+    booked = await ctx.transaction(run)
+    log_event(logger, "refund.claimed", refund_id=str(refund["_id"]), provider_refund_id=claim, booked=booked)
+    return booked
 
 
 async def _ours(

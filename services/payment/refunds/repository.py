@@ -65,6 +65,30 @@ async def bind_provider_refund(
     )
 
 
+async def record_listing(db: Database, refund_id: ObjectId, listed: frozenset[str]) -> None:
+    """The provider's refund ids listed just before this refund is sent (bKash, which neither takes an
+    idempotency key nor echoes our reference): what the refund, should its answer be lost, is not."""
+    await db.refunds.update_one(
+        {"_id": refund_id, "provider_listed_before": None},
+        {"$set": {"provider_listed_before": sorted(listed)}},
+    )
+
+
+async def provider_ids_owned(db: Database, payment_id: ObjectId, apart_from: ObjectId) -> frozenset[str]:
+    """The provider refund ids the payment's other refunds (ours or external) are bound to."""
+    cursor = db.refunds.find(
+        {"payment_id": payment_id, "_id": {"$ne": apart_from}, "provider_refund_id": {"$type": "string"}},
+        {"provider_refund_id": 1},
+    )
+    return frozenset(doc["provider_refund_id"] for doc in await cursor.to_list() if doc["provider_refund_id"])
+
+
+async def serialise_claims(db: Database, payment_id: ObjectId, session: AsyncClientSession) -> None:
+    """Written by every claim of a provider refund id for this payment's refunds, first: concurrent
+    claims conflict here and run one after the other, so an id is never given to two refunds."""
+    await db.payments.update_one({"_id": payment_id}, {"$inc": {"refund_claims": 1}}, session=session)
+
+
 async def pending_since(db: Database, before: datetime, limit: int) -> list[Document]:
     """Refunds still pending that were asked for before `before` (reconciliation asks about them)."""
     cursor = db.refunds.find({"status": "pending", "created_at": {"$lte": before}})

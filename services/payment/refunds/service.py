@@ -156,7 +156,7 @@ async def ask_provider(ctx: PaymentContext, payment: Document, refund: Document)
         _alarm(ctx, kind, "provider_unavailable", refund_id=str(refund["_id"]), provider=payment["provider"])
         return False
     try:
-        result = await provider.refund(refund_request(payment, refund))
+        result = await provider.refund(await refund_request(ctx, payment, refund, sending=True))
     except ProviderError as error:
         _alarm(ctx, kind, "provider", refund_id=str(refund["_id"]), retryable=error.retryable)
         if not error.retryable:
@@ -176,7 +176,21 @@ def _alarm(ctx: PaymentContext, kind: RefundKind, stage: RefundStage, **fields: 
     log_event(logger, "refund.failure", logging.WARNING, kind=kind, stage=stage, **fields)
 
 
-def refund_request(payment: Document, refund: Document) -> RefundRequest:
+async def refund_request(
+    ctx: PaymentContext, payment: Document, refund: Document, *, sending: bool = False
+) -> RefundRequest:
+    """What a provider is told about one of our refunds; `sending`: it is about to be sent, and a
+    provider that lists the payment's refunds first may record that list with it."""
+
+    async def record_listing(listed: frozenset[str]) -> None:
+        try:
+            await repository.record_listing(ctx.db, refund["_id"], listed)
+        except PyMongoError as error:
+            raise ProviderError(
+                "The refund was not sent: its provider's refund list could not be recorded."
+            ) from error
+
+    listed = refund.get("provider_listed_before")
     return RefundRequest(
         refund_id=str(refund["_id"]),
         provider_payment_id=payment["provider_payment_id"],
@@ -184,4 +198,8 @@ def refund_request(payment: Document, refund: Document) -> RefundRequest:
         currency=refund["currency"],
         reason=refund["reason"],
         idempotency_key=f"refund-{refund['_id']}",
+        payment_started_at=payment.get("created_at"),
+        listed_before=None if listed is None else frozenset(listed),
+        owned_elsewhere=await repository.provider_ids_owned(ctx.db, payment["_id"], refund["_id"]),
+        record_listing=record_listing if sending else None,
     )

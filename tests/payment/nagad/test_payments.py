@@ -1,208 +1,45 @@
-"""Nagad through the gateway, against a fake Nagad that speaks the RSA protocol (tests/fakes/nagad_server.py).
-
-Both RSA key pairs are generated here at run time (none is ever committed): the merchant's private
-key and the gateway's public key go to the payment service, the merchant's public key and the
-gateway's private key to the fake.
-"""
+"""Nagad payments through the gateway, against a fake Nagad that speaks the RSA protocol: the happy
+path and its duplicates, what is never believed, faults at Nagad, whose address Nagad is told
+(X-KM-IP-V4), and an initialize repeated after a lost answer."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from bson import ObjectId
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
-from devstack.stack import Stack
 from services.payment.context import PaymentContext
 from services.payment.payments.reconciliation import reconcile
-from services.payment.providers.nagad import Envelope, create, dhaka_stamp, order_id_for
-from services.payment.settings import PaymentSettings
+from services.payment.providers.nagad import Envelope, dhaka_stamp, order_id_for
 from shared.clock import utcnow
-from shared.db import Database, MongoClient
-from tests.builders import customer_headers, make_product, place_order
-from tests.payment.conftest import ProviderStack, fake_server, provider_stack
-
-MERCHANT_ID = "683002007104225"
-API_PREFIX = "/api/dfs"  # where the fake serves Nagad's API (the sandbox's is longer; configurable)
-PUBLIC_BASE_URL = "https://shop.example.test"  # what Nagad and browsers are told our address is
-CALLBACK_PATH = "/api/v1/payments/callbacks/nagad"
-UNIT_PRICE = 2550  # 25.50 BDT
-
-
-def _private_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-@dataclass(frozen=True)
-class Keys:
-    merchant_private_pem: str  # the payment service's secret
-    gateway_public_pem: str  # Nagad's public key, as Nagad hands it to merchants
-    merchant_public_file: Path  # for the fake
-    gateway_private_file: Path  # for the fake
-
-
-@pytest.fixture(scope="module")
-def nagad_keys(provider_root: Path) -> Keys:
-    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    gateway = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    folder = provider_root / "nagad-keys"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    merchant_public, gateway_private = folder / "merchant-public.pem", folder / "gateway-private.pem"
-    merchant_public.write_text(_public_pem(merchant))
-    gateway_private.touch(mode=0o600)
-    gateway_private.write_text(_private_pem(gateway))
-    return Keys(_private_pem(merchant), _public_pem(gateway), merchant_public, gateway_private)
-
-
-@pytest.fixture(scope="module")
-def nagad_url(nagad_keys: Keys, provider_root: Path) -> Iterator[str]:
-    with fake_server(
-        "tests.fakes.nagad_server",
-        "--merchant-id",
-        MERCHANT_ID,
-        "--merchant-public-key-file",
-        str(nagad_keys.merchant_public_file),
-        "--gateway-private-key-file",
-        str(nagad_keys.gateway_private_file),
-        "--prefix",
-        API_PREFIX,
-        log_dir=provider_root / "logs",
-    ) as url:
-        yield url
-
-
-def nagad_settings(nagad_url: str, keys: Keys) -> dict[str, str]:
-    return {
-        "PAYMENT_PROVIDERS": "sandbox,nagad",
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-        "NAGAD_BASE_URL": nagad_url + API_PREFIX,
-        "NAGAD_MERCHANT_ID": MERCHANT_ID,
-        "NAGAD_MERCHANT_PRIVATE_KEY": keys.merchant_private_pem,
-        "NAGAD_PUBLIC_KEY": keys.gateway_public_pem,
-        "PROVIDER_TIMEOUT_SECONDS": "2",
-    }
-
-
-@pytest.fixture(scope="module")
-def nagad_stack(
-    stack: Stack, provider_root: Path, nagad_url: str, nagad_keys: Keys
-) -> Iterator[ProviderStack]:
-    with provider_stack(stack, provider_root, nagad_settings(nagad_url, nagad_keys)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def shop(nagad_stack: ProviderStack) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway in front of the Nagad-enabled payment service."""
-    async with httpx.AsyncClient(base_url=nagad_stack.gateway_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def fake(nagad_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=nagad_url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def fresh_fake(fake: httpx.AsyncClient) -> None:
-    """No fault or count left over from another test."""
-    assert (await fake.post("/__control/reset")).status_code == 200
-
-
-# --- Steps -----------------------------------------------------------------------------------------
-async def ordered(shop: httpx.AsyncClient, admin: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    product = await make_product(shop, admin, stock=10, price={"amount": UNIT_PRICE, "currency": "BDT"})
-    buyer = await customer_headers(shop)
-    response = await place_order(shop, buyer, [(product["id"], 2)])
-    assert response.status_code == 201, response.text
-    return response.json(), buyer
-
-
-async def start(shop: httpx.AsyncClient, buyer: dict[str, str], order_id: str) -> httpx.Response:
-    return await shop.post(
-        "/api/v1/payments",
-        json={"order_id": order_id, "provider": "nagad"},
-        headers={**buyer, "Idempotency-Key": uuid.uuid4().hex},
-    )
-
-
-async def started(
-    shop: httpx.AsyncClient, admin: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """An order and its Nagad payment (pending, shopper at Nagad's page), and its reference."""
-    order, buyer = await ordered(shop, admin)
-    response = await start(shop, buyer, order["id"])
-    assert response.status_code == 201, response.text
-    payment = response.json()
-    return order, payment, urlsplit(payment["redirect_url"]).path.removeprefix("/check-out/")
-
-
-async def at_nagad(fake: httpx.AsyncClient, redirect_url: str, action: str) -> str:
-    """The shopper pays (or aborts) on Nagad's page; returns where Nagad sends the browser."""
-    page = await fake.get(urlsplit(redirect_url).path, params={"action": action})
-    assert page.status_code == 302, page.text
-    return page.headers["location"]
-
-
-async def back_at_shop(
-    shop: httpx.AsyncClient, location: str, *, accept: str = "text/html"
-) -> httpx.Response:
-    """The browser follows Nagad's redirect to our public address (here: the test gateway)."""
-    url = urlsplit(location)
-    assert f"{url.scheme}://{url.netloc}{url.path}" == PUBLIC_BASE_URL + CALLBACK_PATH
-    return await shop.get(f"{url.path}?{url.query}", headers={"Accept": accept})
-
-
-def result_of(response: httpx.Response) -> dict[str, list[str]]:
-    assert response.status_code == 303, response.text
-    target = urlsplit(response.headers["location"])
-    assert f"{target.scheme}://{target.netloc}{target.path}" == PUBLIC_BASE_URL + "/payment-result"
-    return parse_qs(target.query)
-
-
-async def stored(db: Database, collection: str, doc_id: str) -> dict[str, Any]:
-    doc = await db[collection].find_one({"_id": ObjectId(doc_id)})
-    assert doc is not None
-    return doc
-
-
-async def fake_state(fake: httpx.AsyncClient, reference: str) -> dict[str, Any]:
-    response = await fake.get(f"/__control/payments/{reference}")
-    assert response.status_code == 200, response.text
-    state: dict[str, Any] = response.json()
-    return state
-
-
-async def fault(fake: httpx.AsyncClient, **spec: Any) -> None:
-    assert (await fake.post("/__control/faults", json=spec)).status_code == 200
-
-
-async def counters(fake: httpx.AsyncClient) -> dict[str, int]:
-    found: dict[str, int] = (await fake.get("/__control/counters")).json()
-    return found
+from shared.db import Database
+from tests.conftest import internal_headers
+from tests.payment.conftest import ProviderStack
+from tests.payment.nagad.conftest import (
+    API_PREFIX,
+    CALLBACK_PATH,
+    MERCHANT_ID,
+    PUBLIC_BASE_URL,
+    SERVER_IP,
+    Keys,
+    at_nagad,
+    back_at_shop,
+    counters,
+    fake_state,
+    fault,
+    ordered,
+    reference_of,
+    result_of,
+    start,
+    started,
+    stored,
+)
 
 
 # --- The happy path and its duplicates ---------------------------------------------------------
@@ -376,31 +213,6 @@ async def test_a_waf_page_instead_of_json_fails_the_payment_cleanly(
     assert (await counters(fake))["initialize"] == 1
 
 
-# --- Reconciliation and refunds ------------------------------------------------------------------
-@pytest.fixture
-async def nagad_context(
-    stack: Stack, database_name: str, nagad_url: str, nagad_keys: Keys
-) -> AsyncIterator[PaymentContext]:
-    client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
-    db = client[database_name]
-    settings = PaymentSettings(
-        _env_file=None,
-        env="test",
-        data_dir=stack.settings.data_dir,
-        reconcile_after_seconds=1,
-        payment_providers=["nagad"],
-        nagad_base_url=nagad_url + API_PREFIX,
-        nagad_merchant_id=MERCHANT_ID,
-        nagad_merchant_private_key=SecretStr(nagad_keys.merchant_private_pem),
-        nagad_public_key=nagad_keys.gateway_public_pem,
-        provider_timeout_seconds=2,
-    )
-    provider = create(settings, db)
-    yield PaymentContext(client, db, settings, {"nagad": provider})
-    await provider.aclose()
-    await client.close()
-
-
 async def test_reconciliation_settles_a_payment_whose_callback_never_came(
     shop: httpx.AsyncClient,
     fake: httpx.AsyncClient,
@@ -425,91 +237,86 @@ async def test_reconciliation_settles_a_payment_whose_callback_never_came(
     assert len((await stored(db, "payments", payment["id"]))["history"]) == 2
 
 
-async def refund(
-    shop: httpx.AsyncClient, admin: dict[str, str], payment_id: str, body: dict[str, Any], key: str
+# --- Whose address Nagad is told ------------------------------------------------------------------
+async def vouched_start(
+    nagad_stack: ProviderStack, buyer: dict[str, str], order_id: str, address: str
 ) -> httpx.Response:
-    return await shop.post(
-        f"/api/v1/payments/{payment_id}/refunds", json=body, headers={**admin, "Idempotency-Key": key}
-    )
+    """Start a payment as the gateway forwards it: the shopper's address in X-Forwarded-For, vouched
+    for by the internal token (here the test plays the gateway on the payment service's port)."""
+    async with httpx.AsyncClient(base_url=nagad_stack.payment_url, timeout=30) as service:
+        return await service.post(
+            "/api/v1/payments",
+            json={"order_id": order_id, "provider": "nagad"},
+            headers={
+                **buyer,
+                **internal_headers(),
+                "X-Forwarded-For": address,
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
+        )
 
 
-async def test_refund_partly_then_fully(
-    shop: httpx.AsyncClient, fake: httpx.AsyncClient, admin: dict[str, str], db: Database
-) -> None:
-    order, payment, reference = await started(shop, admin)
-    result_of(await back_at_shop(shop, await at_nagad(fake, payment["redirect_url"], "pay")))
-
-    first = await refund(shop, admin, payment["id"], {"amount": 2000, "reason": "One item returned"}, "nr-1")
-    assert first.status_code == 201, first.text
-    assert (first.json()["status"], first.json()["amount"]["amount"]) == ("succeeded", 2000)
-    replay = await refund(shop, admin, payment["id"], {"amount": 2000, "reason": "One item returned"}, "nr-1")
-    assert (replay.json()["id"], replay.headers.get("idempotent-replayed")) == (first.json()["id"], "true")
-    at_fake = await fake_state(fake, reference)
-    assert (at_fake["status"], [done["amount"] for done in at_fake["cancels"]]) == (
-        "PartialCancelled",
-        ["20.00"],
-    )
-    assert (await stored(db, "payments", payment["id"]))["status"] == "partially_refunded"
-
-    rest = await refund(shop, admin, payment["id"], {"reason": "Order returned"}, "nr-2")
-    assert (rest.status_code, rest.json()["status"], rest.json()["amount"]["amount"]) == (
-        201,
-        "succeeded",
-        3100,
-    )
-    at_fake = await fake_state(fake, reference)
-    assert (at_fake["status"], [done["amount"] for done in at_fake["cancels"]]) == (
-        "Cancelled",
-        ["20.00", "31.00"],
-    )
-    refunded = await stored(db, "payments", payment["id"])
-    assert (refunded["status"], refunded["refunded_amount"]) == ("refunded", 5100)
-    assert (await stored(db, "orders", order["id"]))["status"] == "refunded"
-
-    too_much = await refund(shop, admin, payment["id"], {"amount": 1, "reason": "Again"}, "nr-3")
-    assert too_much.status_code == 409  # a refunded payment: Nagad is not even asked
-    assert (await counters(fake)).get("cancel") == 2
-
-
-async def test_refunds_whose_answer_was_lost_are_settled_by_reconciliation(
+async def test_nagad_is_told_the_shoppers_address_and_ours_for_our_own_calls(
     shop: httpx.AsyncClient,
     fake: httpx.AsyncClient,
     admin: dict[str, str],
-    db: Database,
-    nagad_context: PaymentContext,
+    nagad_stack: ProviderStack,
 ) -> None:
-    _, payment, reference = await started(shop, admin)
-    result_of(await back_at_shop(shop, await at_nagad(fake, payment["redirect_url"], "pay")))
+    order, buyer = await ordered(shop, admin)
+    vouched = await vouched_start(nagad_stack, buyer, order["id"], "203.0.113.7")
+    assert vouched.status_code == 201, vouched.text
+    payment = vouched.json()
+    reference = reference_of(payment)
+    assert (await fake_state(fake, reference))["client_ips"] == {
+        "initialize": "203.0.113.7",
+        "complete": "203.0.113.7",
+    }
+    # Calls the server starts itself (the callback's verify) carry this server's whitelisted address.
+    await back_at_shop(shop, await at_nagad(fake, payment["redirect_url"], "pay"))
+    assert (await fake_state(fake, reference))["client_ips"]["verify"] == SERVER_IP
 
-    # 1. Nagad answers 503 before doing anything: the cancel is not sent again (Nagad is not known
-    # to deduplicate), the refund stays pending, and reconciliation sees nothing was cancelled.
-    await fault(fake, route="cancel", kind="error", status=503)
-    lost = await refund(shop, admin, payment["id"], {"reason": "Lost answer"}, "nl-1")
-    assert (lost.status_code, lost.json()["status"]) == (201, "pending")
-    assert (await counters(fake))["cancel"] == 1
-    await backdate_refunds(db, payment["id"])
-    await reconcile(nagad_context)
-    assert (await stored(db, "refunds", lost.json()["id"]))["status"] == "failed"
-    assert (await stored(db, "payments", payment["id"]))["refund_pending_amount"] == 0
-
-    # 2. Nagad cancels, but only after we stopped waiting: reconciliation finds it fully cancelled.
-    await fault(fake, route="cancel", kind="hang", seconds=3)
-    slow = await refund(shop, admin, payment["id"], {"reason": "Slow answer"}, "nl-2")
-    assert (slow.status_code, slow.json()["status"]) == (201, "pending")
-    for _ in range(50):
-        if (await fake_state(fake, reference))["status"] == "Cancelled":
-            break
-        await asyncio.sleep(0.1)
-    assert (await fake_state(fake, reference))["status"] == "Cancelled"
-    await backdate_refunds(db, payment["id"])
-    await reconcile(nagad_context)
-    assert (await stored(db, "refunds", slow.json()["id"]))["status"] == "succeeded"
-    assert (await stored(db, "payments", payment["id"]))["status"] == "refunded"
-    assert [done["amount"] for done in (await fake_state(fake, reference))["cancels"]] == ["51.00"]
+    # Through the gateway, the shopper is this test process (127.0.0.1), not the server.
+    _, through_gateway, reference = await started(shop, admin)
+    ips = (await fake_state(fake, reference))["client_ips"]
+    assert (ips["initialize"], ips["complete"]) == ("127.0.0.1", "127.0.0.1")
+    assert through_gateway["status"] == "pending"
 
 
-async def backdate_refunds(db: Database, payment_id: str) -> None:
-    await db.refunds.update_many(
-        {"payment_id": ObjectId(payment_id), "status": "pending"},
-        {"$set": {"created_at": utcnow() - timedelta(seconds=5)}},
+async def test_a_shopper_on_ipv6_is_stood_in_for_by_the_servers_address(
+    shop: httpx.AsyncClient,
+    fake: httpx.AsyncClient,
+    admin: dict[str, str],
+    nagad_stack: ProviderStack,
+) -> None:
+    order, buyer = await ordered(shop, admin)
+    response = await vouched_start(nagad_stack, buyer, order["id"], "2001:db8::7")  # X-KM-IP-V4: IPv4 only
+    assert response.status_code == 201, response.text
+    ips = (await fake_state(fake, reference_of(response.json())))["client_ips"]
+    assert (ips["initialize"], ips["complete"]) == (SERVER_IP, SERVER_IP)
+
+
+# --- An initialize repeated after its answer was lost ---------------------------------------------
+async def test_an_initialize_repeated_after_a_lost_answer_is_already_initialized(
+    shop: httpx.AsyncClient, fake: httpx.AsyncClient, admin: dict[str, str], db: Database
+) -> None:
+    # Nagad initializes the order, but its answer comes after we stopped waiting (2 s): the retry
+    # with the same order id meets 16_0006_083 "Duplicate Order ID in same day".
+    await fault(fake, route="initialize", kind="slow", seconds=3)
+    order, buyer = await ordered(shop, admin)
+    refused = await start(shop, buyer, order["id"])
+
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"] == "/problems/payment-already-initialized"
+    assert (await counters(fake))["initialize"] == 2
+    failed = await stored(db, "payments", problem["payment_id"])
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "provider_already_initialized")
+    assert (await stored(db, "orders", order["id"]))["status"] == "pending_payment"
+
+    # Paying again starts a new payment, with a new order id, which Nagad takes.
+    again = await start(shop, buyer, order["id"])
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != problem["payment_id"]
+    assert (await fake_state(fake, reference_of(again.json())))["order_id"] == order_id_for(
+        again.json()["id"]
     )

@@ -11,7 +11,10 @@ the choices made about it are described in docs/providers.md; in short:
   whenever it does not clearly answer "Completed" we ask `payment/status` instead.
 * One event id per bKash transaction (`trx:<trxID>`), whoever reports it first.
 * Reconciliation only queries: bKash moves money only when we execute.
-* Refunds are matched by our refund id, sent as `sku`, since bKash has no idempotency key.
+* bKash has no idempotency key and its refund status does not echo our `sku`: a refund whose answer
+  was lost is recognised as the new refundTrxId of its amount that no other refund of ours owns,
+  against the list recorded just before it was sent.
+* With Redis, every replica shares one token (tokens.py): bKash allows about two renewals an hour.
 """
 
 from services.payment.providers.bkash.answers import BkashError, from_bdt, payment_event, to_bdt

@@ -114,17 +114,38 @@ def refund_state(status: str | None) -> RefundState:
     return "failed" if status in FAILED_STATES else "pending"
 
 
+def refund_trx_id(entry: Document) -> str | None:
+    return text(entry, "refundTrxId", "refundTrxID")
+
+
+def refund_result(entry: Document) -> RefundResult | None:
+    trx = refund_trx_id(entry)
+    if trx is None:
+        return None
+    return RefundResult(trx, refund_state(text(entry, "refundTransactionStatus", "transactionStatus")))
+
+
 def our_refund(
     entries: list[Document], request: RefundRequest, provider_refund_id: str | None
 ) -> RefundResult | None:
-    """Our refund among bKash's: by its refundTrxId when we know it, else by our refund id in `sku`."""
+    """Our refund among bKash's, which lists each with only `refundTrxId`, its status, `refundAmount`
+    and `completedTime` (never our `sku`): by its refundTrxId once we know it; else, for a refund
+    whose answer was lost, the first refundTrxId that was not listed before we sent it, that no other
+    refund of ours owns, and that carries our amount. None: bKash lists nothing that can be ours."""
+    if provider_refund_id:
+        known = [entry for entry in entries if refund_trx_id(entry) == provider_refund_id]
+        return refund_result(known[0]) if known else None
+    if request.listed_before is None:
+        return None
+    taken = request.listed_before | request.owned_elsewhere
     for entry in entries:
-        refund_trx_id = text(entry, "refundTrxId", "refundTrxID")
-        ours = (provider_refund_id and refund_trx_id == provider_refund_id) or entry.get(
-            "sku"
-        ) == request.refund_id
-        if ours and refund_trx_id is not None:
-            return RefundResult(
-                refund_trx_id, refund_state(text(entry, "refundTransactionStatus", "transactionStatus"))
-            )
+        trx = refund_trx_id(entry)
+        if trx is None or trx in taken:
+            continue
+        try:
+            amount = from_bdt(entry.get("refundAmount", entry.get("amount")))
+        except BkashError:
+            continue  # an amount we cannot read is no match for ours
+        if amount == request.amount:
+            return refund_result(entry)
     return None

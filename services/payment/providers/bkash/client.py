@@ -3,8 +3,10 @@
 Create answers a `bkashURL` for the shopper; bKash sends the browser back to our callback, and only
 then does our execute move the money. Create sends our payment id as `merchantInvoiceNumber` (which
 settlement checks against the payment) and our order id as `payerReference`. Refunds need the
-payment's trxID (read from `payment/status`); since bKash has no idempotency key, a refund is sent
-only after the payment's refund list shows none whose `sku` is our refund id.
+payment's trxID (read from `payment/status`). bKash has no idempotency key, and its refund status
+lists refunds without the `sku` we send, so before sending a refund its current list of refundTrxIds
+is recorded with our refund (`RefundRequest.record_listing`): if the answer is lost, ours is the new
+refundTrxId of our amount that no other refund of ours owns (answers.our_refund).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from services.payment.providers.bkash.answers import (
     our_refund,
     payment_event,
     refund_state,
+    refund_trx_id,
     require_bdt,
     text,
     to_bdt,
@@ -116,7 +119,13 @@ class BkashProvider:
         return await self.query_payment(provider_payment_id, payment_id)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
+        """Record what bKash lists, then send the refund once (never retried: no idempotency key)."""
         require_bdt(request.currency)
+        if request.listed_before is not None:
+            # Recorded before: this refund may have been sent already. Only looked up, never resent.
+            found = await self.query_refund(request, None)
+            if found.state != "failed":
+                return found
         trx_id = await self._completed_trx(request.provider_payment_id)
         if trx_id is None:
             raise BkashError("Only a completed bKash payment can be refunded.")
@@ -125,11 +134,10 @@ class BkashProvider:
         except BkashError as error:
             if error.retryable:
                 raise
-            existing = []  # bKash may answer "no refunds" with an error code: nothing of ours exists
-        found = our_refund(existing, request, None)
-        if found is not None:
-            log_event(logger, "bkash.refund_found", refund_id=request.refund_id)
-            return found
+            existing = []  # bKash may answer "no refunds" with an error code
+        if request.record_listing is not None:
+            listed = frozenset(trx for entry in existing if (trx := refund_trx_id(entry)) is not None)
+            await request.record_listing(listed)  # if this fails, nothing is sent
         body = {
             "paymentId": request.provider_payment_id,
             "trxId": trx_id,
@@ -140,26 +148,33 @@ class BkashProvider:
         data = await self.http.call(
             f"{self.refund_base_url}/{REFUND}", body, retries=0, scheme=self.refund_auth_scheme
         )
-        refund_trx_id = text(data, "refundTrxId", "refundTrxID")
-        if refund_trx_id is None:
+        refund_trx = text(data, "refundTrxId", "refundTrxID")
+        if refund_trx is None:
             raise BkashError(
                 "bKash's refund answer has no refundTrxId.", retryable=True, outcome_unknown=True
             )
         return RefundResult(
-            refund_trx_id, refund_state(text(data, "refundTransactionStatus", "transactionStatus"))
+            refund_trx, refund_state(text(data, "refundTransactionStatus", "transactionStatus"))
         )
 
     async def query_refund(self, request: RefundRequest, provider_refund_id: str | None) -> RefundResult:
+        """Our refund in bKash's list (answers.our_refund). Absent: a refund whose refundTrxId we know
+        stays pending (bKash gave it to us); one whose listing was recorded failed (bKash lists nothing
+        new of our amount); one recorded before listings were kept stays pending, for a person."""
         trx_id = await self._completed_trx(request.provider_payment_id)
         if trx_id is None:
-            return RefundResult(provider_refund_id or "", "failed")
+            # No completed payment to list refunds of (bKash's status after refunds is not
+            # documented): nothing to judge by, so nothing is booked.
+            log_event(logger, "bkash.refund_unmatched", logging.WARNING, refund_id=request.refund_id)
+            return RefundResult(provider_refund_id or "", "pending")
         entries = await self._refund_transactions(request.provider_payment_id, trx_id)
         found = our_refund(entries, request, provider_refund_id)
         if found is not None:
             return found
-        # Absent for sure only if bKash lists refunds with their sku (or lists none at all).
-        certain = all("sku" in entry for entry in entries)
-        return RefundResult(provider_refund_id or "", "failed" if certain else "pending")
+        if provider_refund_id or request.listed_before is None:
+            log_event(logger, "bkash.refund_unmatched", logging.WARNING, refund_id=request.refund_id)
+            return RefundResult(provider_refund_id or "", "pending")
+        return RefundResult("", "failed")
 
     async def aclose(self) -> None:
         await self.http.aclose()

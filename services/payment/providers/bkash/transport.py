@@ -2,7 +2,8 @@
 
 The token is granted with the merchant's username/password headers and app key/secret body, lives
 an hour, and is renewed a little before it ends (by refresh, falling back to a new grant), one
-renewal at a time however many calls wait for it. Every other call sends `Authorization: <id_token>`
+renewal at a time however many calls (and, with Redis, replicas) wait for it (tokens.py). Every
+other call sends `Authorization: <id_token>`
 (v2 refunds: with a configurable scheme) and `X-APP-Key`. An HTTP 401 means nothing was processed:
 the token is renewed once and the call sent again. Only answers that say "not processed, ask later"
 (timeouts, connection errors, 5xx, 429, maintenance) are retryable, and only calls that are safe to
@@ -15,12 +16,13 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from services.payment.providers.bkash.answers import MAINTENANCE, BkashError, business_error, text
+from services.payment.providers.bkash.tokens import Token, TokenCache, redis_key
 from services.payment.settings import PaymentSettings
 from shared.db import Document
 from shared.logging import log_event
@@ -35,13 +37,6 @@ GRANT, REFRESH = "token/grant", "token/refresh"
 
 class _Unauthorized(Exception):
     """HTTP 401 from bKash's gateway: the request was not processed."""
-
-
-@dataclass(frozen=True)
-class _Token:
-    id_token: str
-    refresh_token: str | None
-    renew_at: float  # time.monotonic() from which the token is renewed
 
 
 def _backoff(attempt: int) -> float:
@@ -63,8 +58,19 @@ class BkashTransport:
             headers={"Accept": "application/json"},
             transport=transport,
         )
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()  # single flight: one grant/refresh at a time
+        redis = (
+            Redis.from_url(settings.redis_url, socket_timeout=settings.health_check_timeout_seconds)
+            if settings.redis_url
+            else None
+        )
+        # A renewal is at most a refresh and a grant, each with its retries: the lease outlives it.
+        attempts = 2 * (settings.provider_max_retries + 1)
+        self.tokens = TokenCache(
+            self._renew,
+            redis=redis,
+            key=redis_key(settings.bkash_token_redis_prefix, self.app_key, self.base_url),
+            lease_seconds=attempts * (settings.provider_timeout_seconds + 2.0) + 5.0,
+        )
 
     async def call(self, url: str, body: Document, *, retries: int, scheme: str = "") -> Document:
         """An authorised call, repeated up to `retries` times when bKash may answer next time."""
@@ -80,17 +86,17 @@ class BkashTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self.tokens.aclose()
 
     async def _authorised(self, url: str, body: Document, scheme: str) -> Document:
         """One call; on HTTP 401 (nothing was processed) re-grant once and send it again."""
-        token = await self._id_token()
+        token = await self.tokens.id_token()
         try:
             return await self._send(url, body, self._auth_headers(token, scheme))
         except _Unauthorized:
             log_event(logger, "bkash.unauthorized", logging.WARNING)
-            if self._token is not None and self._token.id_token == token:
-                self._token = None  # every caller that saw this 401 waits for one new grant
-        token = await self._id_token()
+            await self.tokens.discard(token)  # every caller that saw this 401 waits for one new grant
+        token = await self.tokens.id_token()
         try:
             return await self._send(url, body, self._auth_headers(token, scheme))
         except _Unauthorized:
@@ -99,18 +105,7 @@ class BkashTransport:
     def _auth_headers(self, token: str, scheme: str) -> dict[str, str]:
         return {"Authorization": f"{scheme} {token}" if scheme else token, "X-APP-Key": self.app_key}
 
-    async def _id_token(self) -> str:
-        token = self._token
-        if token is not None and time.monotonic() < token.renew_at:
-            return token.id_token
-        async with self._token_lock:
-            token = self._token
-            if token is not None and time.monotonic() < token.renew_at:
-                return token.id_token  # another caller renewed it while we waited
-            self._token = await self._renew(token)
-            return self._token.id_token
-
-    async def _renew(self, old: _Token | None) -> _Token:
+    async def _renew(self, old: Token | None) -> Token:
         secret, password = self._secrets()
         credentials = {"app_key": self.app_key, "app_secret": secret}
         if old is not None and old.refresh_token:
@@ -126,7 +121,7 @@ class BkashTransport:
         log_event(logger, "bkash.token_granted")
         return token
 
-    async def _token_call(self, path: str, body: Document, password: str) -> _Token:
+    async def _token_call(self, path: str, body: Document, password: str) -> Token:
         headers = {"username": self.username, "password": password}
         for attempt in range(self.max_retries + 1):
             try:
@@ -143,7 +138,8 @@ class BkashTransport:
             raise BkashError("bKash's token answer has no id_token.")
         lifetime = float(data.get("expires_in") or DEFAULT_TOKEN_SECONDS)
         margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
-        return _Token(id_token, text(data, "refresh_token"), time.monotonic() + lifetime - margin)
+        now = time.time()
+        return Token(id_token, text(data, "refresh_token"), now + lifetime - margin, now + lifetime)
 
     def _secrets(self) -> tuple[str, str]:
         if self._app_secret is None or self._password is None or not self.app_key or not self.username:

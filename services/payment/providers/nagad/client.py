@@ -8,13 +8,15 @@ by "purchase cancel".
   settles a payment once).
 * Verify answers plain (unsigned) JSON: its trust rests on TLS to Nagad's host and on the checks
   made here (merchant id, reference id, order id) and in settlement (amount, our reference).
+* `X-KM-IP-V4` is the shopper's address (as the gateway vouches for it) on initialize and complete,
+  and this server's public address (NAGAD_SERVER_IP) on the calls the server starts itself.
+* Refunds ("purchase cancel"): cancel.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
@@ -30,22 +32,25 @@ from services.payment.providers.base import (
     ProviderEvent,
     RefundRequest,
     RefundResult,
-    RefundState,
+)
+from services.payment.providers.nagad.cancel import (
+    RequestDateRule,
+    cancel_payload,
+    judge_answer,
+    judge_from_verify,
+    request_date,
 )
 from services.payment.providers.nagad.envelope import Envelope, load_private_key, load_public_key
 from services.payment.providers.nagad.wire import (
     API_VERSION,
     BDT_CURRENCY_CODE,
-    CANCEL_ORDER_ID_IN_SENSITIVE_DATA,
     CANCEL_PATH,
     CANCEL_QUERY,
     CANCEL_SENSITIVE_FIELD,
-    CANCEL_SUCCESS_STATUSES,
     CLIENT_TYPE,
     COMPLETE_PATH,
-    FALLBACK_CLIENT_IP,
-    FULLY_RETURNED_STATUSES,
     INITIALIZE_PATH,
+    LOOPBACK_IP,
     PAID,
     REFERENCE,
     REFUNDABLE_STATUSES,
@@ -54,14 +59,14 @@ from services.payment.providers.nagad.wire import (
     VERIFY_PATH,
     VERIFY_SENDS_HEADERS,
     NotSent,
+    Refused,
     dhaka_stamp,
     from_taka,
+    ipv4_or,
     json_of,
     kind_of,
     order_id_for,
     payment_id_for,
-    poisha_or_none,
-    short_ascii,
     to_taka,
 )
 from services.payment.settings import PaymentSettings
@@ -83,10 +88,14 @@ class NagadProvider:
         envelope: Envelope,
         timeout_seconds: float,
         max_retries: int,
+        server_ip: str = LOOPBACK_IP,
+        refund_date_rule: RequestDateRule = "original",
     ) -> None:
         self.merchant_id = merchant_id
         self.envelope = envelope
         self.max_retries = max_retries
+        self.server_ip = server_ip
+        self.refund_date_rule: RequestDateRule = refund_date_rule
         # One pooled client for every call; nothing connects until the first request.
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -100,17 +109,19 @@ class NagadProvider:
         if request.currency.upper() != "BDT":
             raise ProviderError(f"Nagad takes BDT only, not {request.currency}")
         order_id = order_id_for(request.payment_id)
-        initialized = await self._retrying(lambda: self._initialize(order_id), only_unsent=False)
+        shopper = ipv4_or(request.client_ip, self.server_ip)
+        # A retry after a lost answer meets 16_0006_083 (AlreadyInitialized): this payment ends there.
+        initialized = await self._retrying(lambda: self._initialize(order_id, shopper), only_unsent=False)
         reference, challenge = initialized.get("paymentReferenceId"), initialized.get("challenge")
         if not isinstance(reference, str) or not REFERENCE.match(reference) or not isinstance(challenge, str):
             raise ProviderError("Nagad's initialize answer lacks paymentReferenceId or challenge")
         redirect_url = await self._retrying(
-            lambda: self._complete(reference, order_id, request, challenge), only_unsent=False
+            lambda: self._complete(reference, order_id, request, challenge, shopper), only_unsent=False
         )
         log_event(logger, "nagad.payment_created", payment_id=request.payment_id, order_id=order_id)
         return CreatedPayment(provider_payment_id=reference, redirect_url=redirect_url)
 
-    async def _initialize(self, order_id: str) -> dict[str, Any]:
+    async def _initialize(self, order_id: str, shopper: str) -> dict[str, Any]:
         stamp = dhaka_stamp()
         sensitive, signature = self.envelope.seal(
             {
@@ -122,11 +133,13 @@ class NagadProvider:
         )
         path = INITIALIZE_PATH.format(merchant_id=quote(self.merchant_id, safe=""), order_id=order_id)
         body = await self._call(
-            "POST", path, {"dateTime": stamp, "sensitiveData": sensitive, "signature": signature}
+            "POST", path, {"dateTime": stamp, "sensitiveData": sensitive, "signature": signature}, ip=shopper
         )
         return self.envelope.open(body.get("sensitiveData"), body.get("signature"))
 
-    async def _complete(self, reference: str, order_id: str, request: PaymentRequest, challenge: str) -> str:
+    async def _complete(
+        self, reference: str, order_id: str, request: PaymentRequest, challenge: str, shopper: str
+    ) -> str:
         sensitive, signature = self.envelope.seal(
             {
                 "merchantId": self.merchant_id,
@@ -140,6 +153,7 @@ class NagadProvider:
             "POST",
             COMPLETE_PATH.format(reference=quote(reference, safe="=")),
             {"sensitiveData": sensitive, "signature": signature, "merchantCallbackURL": request.callback_url},
+            ip=shopper,
         )
         url = body.get("callBackUrl")
         if (
@@ -156,7 +170,8 @@ class NagadProvider:
             raise ProviderError("not a Nagad payment reference")
         path = VERIFY_PATH.format(reference=quote(reference, safe="="))
         return await self._retrying(
-            lambda: self._call("GET", path, None, headers=VERIFY_SENDS_HEADERS), only_unsent=False
+            lambda: self._call("GET", path, None, headers=VERIFY_SENDS_HEADERS, ip=self.server_ip),
+            only_unsent=False,
         )
 
     async def verified_event(self, reference: str) -> ProviderEvent:
@@ -205,94 +220,51 @@ class NagadProvider:
 
     # Refunds ----------------------------------------------------------------------------------
     async def refund(self, request: RefundRequest) -> RefundResult:
-        """Purchase cancel [SECONDARY/UNCONFIRMED, see CANCEL_*]: full or partial, after verify.
+        """Purchase cancel, full or partial, of a payment verify says is paid (cancel.py).
 
         Sent once: Nagad is not known to deduplicate cancels, so only a request that surely never
-        left is repeated; any other failure stays pending for `query_refund` to settle.
+        left is repeated. A `{reason, message}` answer is a refusal; anything else that is not a
+        signed, documented success leaves the refund pending for `query_refund` to settle.
         """
         if request.currency.upper() != "BDT":
             raise ProviderError(f"Nagad refunds BDT only, not {request.currency}")
         paid = await self.verify(request.provider_payment_id)
         if paid.get("status") not in REFUNDABLE_STATUSES or paid.get("merchantId") != self.merchant_id:
             raise ProviderError(f"Nagad payment is {paid.get('status')!r}: nothing to refund")
-        order_id = str(paid.get("orderId") or "")
         try:
-            payload = self._cancel_payload(request, paid, order_id)
+            date = request_date(paid, request.payment_started_at, self.refund_date_rule)
+            payload = cancel_payload(self.merchant_id, request, paid, date, self.envelope.fits)
         except InvalidNotification as error:
             raise ProviderError(str(error)) from error
         sensitive, signature = self.envelope.seal(payload)
-        query = {"paymentRefId": request.provider_payment_id, "orderId": order_id}
+        query = {"paymentRefId": request.provider_payment_id, "orderId": str(paid.get("orderId") or "")}
         path = f"{CANCEL_PATH}?{urlencode({name: query[name] for name in CANCEL_QUERY})}"
-        body = await self._retrying(
-            lambda: self._call("POST", path, {CANCEL_SENSITIVE_FIELD: sensitive, "signature": signature}),
-            only_unsent=True,
-        )
+        body = {CANCEL_SENSITIVE_FIELD: sensitive, "signature": signature}
         try:
-            answer = self.envelope.open(body.get("sensitiveData"), body.get("signature"))
+            answered = await self._retrying(
+                lambda: self._call("POST", path, body, ip=self.server_ip), only_unsent=True
+            )
+            answer = self.envelope.open(answered.get("sensitiveData"), answered.get("signature"))
+        except (Refused, NotSent):
+            raise  # refused, or surely never sent: failed / pending until verify shows nothing moved
         except ProviderError as error:
-            # The cancel may have happened all the same: unknown, so pending, never "failed".
+            # A 5xx, a page that is not JSON, an answer that fails its signature: the cancel may have
+            # happened all the same. Unknown, so pending, never "failed".
             raise ProviderError(str(error), retryable=True) from error
-        if answer.get("status") not in CANCEL_SUCCESS_STATUSES:
-            raise ProviderError(f"Nagad refused the refund (status {answer.get('status')!r})")
-        answered = answer.get("cancelAmount")
-        if answered is not None and poisha_or_none(answered) != request.amount:
-            # Money moved, but not as asked: left pending (retryable) for a person to reconcile.
-            log_event(logger, "nagad.refund_amount_differs", logging.WARNING, refund_id=request.refund_id)
-            raise ProviderError("Nagad cancelled another amount than asked", retryable=True)
-        trx = answer.get("cancelTrxId")
-        return RefundResult(provider_refund_id=str(trx or payload["referenceNo"]), state="succeeded")
-
-    def _cancel_payload(
-        self, request: RefundRequest, paid: Mapping[str, Any], order_id: str
-    ) -> dict[str, Any]:
-        ordered_at = str(paid.get("orderDateTime") or "")
-        payload: dict[str, Any] = {
-            "merchantId": self.merchant_id,
-            # Ymd of the original payment; verify writes it as "2021-08-25 14:51:35.0".
-            "originalRequestDate": re.sub(r"\D", "", ordered_at)[:8],
-            "originalAmount": to_taka(from_taka(paid.get("amount"))),
-            "cancelAmount": to_taka(request.amount),
-            "referenceNo": order_id_for(request.refund_id),
-            "referenceMessage": "",
-        }
-        if CANCEL_ORDER_ID_IN_SENSITIVE_DATA:
-            payload["orderId"] = order_id
-        # The message is what gives way when the 245-byte RSA block would overflow.
-        message = short_ascii(request.reason, 100) or "Refund"
-        while message and not self.envelope.fits({**payload, "referenceMessage": message}):
-            message = message[:-1]
-        payload["referenceMessage"] = message
-        return payload
+        return judge_answer(answer, request)
 
     async def query_refund(self, request: RefundRequest, provider_refund_id: str | None) -> RefundResult:
-        """A refund left pending (its answer was lost), judged from verify [UNCONFIRMED semantics].
-
-        Nothing cancelled at all → it never happened (failed; an operator may ask again).
-        Fully cancelled → the money is back (succeeded). Partly cancelled → which cancel it was
-        cannot be told from verify: stays pending and is logged for a person to check.
-        """
-        if provider_refund_id:
-            return RefundResult(provider_refund_id=provider_refund_id, state="succeeded")
-        data = await self.verify(request.provider_payment_id)
-        status = data.get("status")
-        reference = order_id_for(request.refund_id)
-        state: RefundState = "pending"
-        if status == PAID and not data.get("cancelIssuerRefNo"):
-            state = "failed"
-        elif status in FULLY_RETURNED_STATUSES:
-            state = "succeeded"
-        else:
-            log_event(logger, "nagad.refund_needs_attention", logging.WARNING, refund_id=request.refund_id)
-        return RefundResult(provider_refund_id=str(data.get("cancelIssuerRefNo") or reference), state=state)
+        """A refund left pending (unknown answer, or none), judged from verify (cancel.py)."""
+        return judge_from_verify(await self.verify(request.provider_payment_id), request, provider_refund_id)
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     # Transport --------------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, ip: str) -> dict[str, str]:
         headers = {
             "X-KM-Api-Version": API_VERSION,
-            "X-KM-IP-V4": FALLBACK_CLIENT_IP,
+            "X-KM-IP-V4": ip,
             "X-KM-Client-Type": CLIENT_TYPE,
         }
         if SEND_MERCHANT_ID_HEADER:
@@ -305,11 +277,13 @@ class NagadProvider:
         path: str,
         body: Mapping[str, Any] | None,
         *,
+        ip: str,
         headers: bool = True,
     ) -> dict[str, Any]:
+        """One call; `ip` is X-KM-IP-V4: the shopper's, or this server's for calls it starts."""
         try:
             response = await self.http.request(
-                method, path, json=body, headers=self._headers() if headers else None
+                method, path, json=body, headers=self._headers(ip) if headers else None
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise NotSent(f"Nagad unreachable: {type(error).__name__}", retryable=True) from error
@@ -347,7 +321,9 @@ def create(settings: PaymentSettings, db: Database) -> NagadProvider:
         raise ValueError(f"the nagad provider is enabled but {', '.join(missing)} is not set")
     assert secret is not None
     envelope = Envelope(
-        load_private_key(secret.get_secret_value()), load_public_key(settings.nagad_public_key)
+        load_private_key(secret.get_secret_value()),
+        load_public_key(settings.nagad_public_key),
+        settings.nagad_signature_algorithm,
     )
     return NagadProvider(
         base_url=settings.nagad_base_url,
@@ -355,4 +331,6 @@ def create(settings: PaymentSettings, db: Database) -> NagadProvider:
         envelope=envelope,
         timeout_seconds=settings.provider_timeout_seconds,
         max_retries=settings.provider_max_retries,
+        server_ip=settings.nagad_server_ip or LOOPBACK_IP,
+        refund_date_rule=settings.nagad_refund_request_date,
     )

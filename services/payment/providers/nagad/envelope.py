@@ -2,8 +2,10 @@
 decrypted with our key and verified with Nagad's.
 
 Requests carry `sensitiveData` = base64(RSA PKCS#1 v1.5 encryption of a compact JSON string with
-Nagad's public key) and `signature` = base64(RSASSA-PKCS1-v1_5 SHA-256 over the *same* JSON bytes
-with the merchant's private key). RSA-2048 with PKCS#1 v1.5 encrypts at most 245 bytes, so what is
+Nagad's public key) and `signature` = base64(RSASSA-PKCS1-v1_5 over the *same* JSON bytes with the
+merchant's private key). The signature's hash is NAGAD_SIGNATURE_ALGORITHM, both ways: Nagad's guide
+v3.3 names SHA1withRSA, while every sample of Nagad's and every maintained client uses SHA256withRSA
+(the default). RSA-2048 with PKCS#1 v1.5 encrypts at most 245 bytes, so what is
 sealed is kept short and checked before sending. An answer that fails decryption or verification is
 refused, never retried.
 """
@@ -14,7 +16,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -47,6 +49,14 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
     return key
 
 
+SignatureAlgorithm = Literal["SHA256", "SHA1"]
+
+
+def _hash(algorithm: SignatureAlgorithm) -> hashes.HashAlgorithm:
+    # SHA-1 only where a merchant's Nagad gateway is found to take nothing else (its guide names it).
+    return hashes.SHA1() if algorithm == "SHA1" else hashes.SHA256()  # noqa: S303
+
+
 def _compact(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode()
 
@@ -54,9 +64,15 @@ def _compact(payload: Mapping[str, Any]) -> bytes:
 class Envelope:
     """Seal what we send (encrypt for Nagad, sign as the merchant) and open what Nagad signs."""
 
-    def __init__(self, merchant_key: rsa.RSAPrivateKey, gateway_key: rsa.RSAPublicKey) -> None:
+    def __init__(
+        self,
+        merchant_key: rsa.RSAPrivateKey,
+        gateway_key: rsa.RSAPublicKey,
+        algorithm: SignatureAlgorithm = "SHA256",
+    ) -> None:
         self.merchant_key = merchant_key
         self.gateway_key = gateway_key
+        self.algorithm = algorithm
         self.limit = gateway_key.key_size // 8 - 11  # PKCS#1 v1.5 overhead: 245 bytes for RSA-2048
 
     def fits(self, payload: Mapping[str, Any]) -> bool:
@@ -68,7 +84,7 @@ class Envelope:
         if len(plain) > self.limit:
             raise ProviderError(f"Nagad request too large to encrypt ({len(plain)} bytes)")
         encrypted = self.gateway_key.encrypt(plain, padding.PKCS1v15())
-        signature = self.merchant_key.sign(plain, padding.PKCS1v15(), hashes.SHA256())
+        signature = self.merchant_key.sign(plain, padding.PKCS1v15(), _hash(self.algorithm))
         return base64.b64encode(encrypted).decode(), base64.b64encode(signature).decode()
 
     def open(self, sensitive: object, signature: object) -> dict[str, Any]:
@@ -78,7 +94,7 @@ class Envelope:
         try:
             plain = self.merchant_key.decrypt(base64.b64decode(sensitive, validate=True), padding.PKCS1v15())
             self.gateway_key.verify(
-                base64.b64decode(signature, validate=True), plain, padding.PKCS1v15(), hashes.SHA256()
+                base64.b64decode(signature, validate=True), plain, padding.PKCS1v15(), _hash(self.algorithm)
             )
             data = json.loads(plain)
         except (ValueError, InvalidSignature, binascii.Error) as error:

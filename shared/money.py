@@ -34,6 +34,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.json_numbers import JsonInt
+
 # Active ISO 4217 codes (2025 list), so a typo such as "USS" is refused rather than stored.
 ISO_4217 = frozenset(
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
@@ -86,10 +88,9 @@ class Money(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: int = Field(
+    amount: JsonInt = Field(
         ge=0,
         le=MAX_AMOUNT,
-        strict=True,
         description="ISO 4217 minor units: cents for USD, whole yen for JPY, fils (1/1000) for KWD.",
     )
     currency: Currency

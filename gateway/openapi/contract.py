@@ -76,7 +76,7 @@ def parameters(options: ContractOptions) -> dict[str, Document]:
             "in": "header",
             "required": False,
             "description": "The `ETag` of the copy the client holds: 304 without a body when it is current.",
-            "schema": {"type": "string", "maxLength": 1024},
+            "schema": {"type": "string"},
         },
         "RefreshCookie": {
             "name": options.refresh_cookie_name,

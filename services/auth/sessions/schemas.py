@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from services.auth.users.schemas import EmailField, LoginPasswordField
@@ -43,6 +43,12 @@ class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refresh_token: RefreshTokenField | SkipJsonSchema[None] = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> RefreshRequest:
+        if "refresh_token" in self.model_fields_set and self.refresh_token is None:
+            raise ValueError("`refresh_token` cannot be null; leave it out to use the cookie")
+        return self
 
 
 class TokenPair(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     UrlConstraints,
     field_validator,
@@ -17,6 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from shared.json_numbers import JsonInt
 from shared.money import MAX_STOCK, Money, MoneyOut
 from shared.text import MultiLineText, SingleLineText
 
@@ -32,7 +34,7 @@ Name = Annotated[str, SingleLineText(200)]
 Description = Annotated[str, MultiLineText(5000)]
 ImageUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["https"])]
 Images = Annotated[list[ImageUrl], Field(max_length=10)]
-Stock = Annotated[int, Field(ge=0, le=MAX_STOCK, strict=True)]
+Stock = Annotated[JsonInt, Field(ge=0, le=MAX_STOCK)]
 Reason = Annotated[str, MultiLineText(200, min_length=1, strip=True)]
 Sort = Literal["newest", "price_asc", "price_desc", "name"]
 
@@ -46,7 +48,7 @@ class ProductCreate(BaseModel):
     price: Money
     stock: Stock = 0
     category: Slug | None = None
-    active: bool = True
+    active: StrictBool = True
     images: Images = []
 
 
@@ -60,7 +62,7 @@ class ProductPatch(BaseModel):
     description: Description | SkipJsonSchema[None] = None
     price: Money | SkipJsonSchema[None] = None
     category: Slug | None = Field(default=None, description="null removes the product from its category.")
-    active: bool | SkipJsonSchema[None] = None
+    active: StrictBool | SkipJsonSchema[None] = None
     images: Images | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
@@ -99,8 +101,7 @@ class ProductList(BaseModel):
 class StockAdjustmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delta: int = Field(
-        strict=True,
+    delta: JsonInt = Field(
         ge=-(10**6),
         le=10**6,
         description="Units to add (negative to remove); never zero.",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
+from shared.json_numbers import JsonInt
 from shared.money import MAX_LINE_QUANTITY, MAX_LINES, MoneyOut
 
 ProductIdField = Annotated[str, Field(pattern=OBJECT_ID_PATTERN)]
@@ -19,7 +20,7 @@ class OrderLineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductIdField
-    quantity: int = Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)
+    quantity: JsonInt = Field(ge=1, le=MAX_LINE_QUANTITY)
 
 
 # The rule of `_one_source` below, in the document: `items` (with `from_cart` absent or false), or
@@ -46,7 +47,7 @@ class PlaceOrder(BaseModel):
     items: (
         Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)] | SkipJsonSchema[None]
     ) = None
-    from_cart: bool = False
+    from_cart: StrictBool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> PlaceOrder:

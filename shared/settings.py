@@ -16,6 +16,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -37,6 +38,9 @@ MIB = 1024 * 1024
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name, not a secret
 # The most any route may accept; larger uploads belong in object storage, not in the API.
 MAX_BODY_LIMIT = 64 * MIB
+
+# Mechanisms that authenticate without a user name in the URL: a client certificate, a cloud identity.
+CREDENTIAL_MECHANISMS = frozenset({"MONGODB-X509", "MONGODB-AWS", "MONGODB-OIDC"})
 
 S = TypeVar("S", bound="CommonSettings")
 
@@ -62,6 +66,19 @@ def secret_weakness(value: str) -> str | None:
     if len(set(value)) < 8:
         return "has too few distinct characters"
     return None
+
+
+def mongodb_url_has_credentials(url: str) -> bool:
+    """Whether a MongoDB URL authenticates: a user before the host, or a mechanism that needs none.
+
+    Read without resolving anything (mongodb+srv:// included), so it can run before any connection.
+    """
+    parts = urlsplit(url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and userinfo.partition(":")[0]:
+        return True
+    options = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    return options.get("authmechanism", "").upper() in CREDENTIAL_MECHANISMS
 
 
 class CommonSettings(BaseSettings):
@@ -178,6 +195,26 @@ class CommonSettings(BaseSettings):
                 problems.append(f"{name.upper()} {reason}")
         return problems
 
+    def startup_problems(self) -> list[str]:
+        """What a production process refuses to start with beyond its settings' own validation.
+
+        A database user per service is how the database keeps each service to its own collections
+        (docs/deployment.md), so production refuses a MONGODB_URL that authenticates as nobody. It is
+        checked where a process starts (settings_or_exit) and by `shop launch-check`.
+        """
+        if (
+            self.is_production
+            and self.requires_mongodb
+            and "mongodb_url" in self.model_fields_set
+            and not mongodb_url_has_credentials(self.mongodb_url)
+        ):
+            return [
+                "MONGODB_URL has no credentials (put this service's own database user and password "
+                "before the host, or use authMechanism=MONGODB-X509, MONGODB-AWS or MONGODB-OIDC; "
+                "docs/deployment.md)"
+            ]
+        return []
+
     def _generate_missing_secrets(self) -> None:
         for name in self.secret_field_names():
             if getattr(self, name) is None and name not in self.optional_secrets:
@@ -261,7 +298,12 @@ def settings_or_exit(cls: type[S]) -> S:
     """Load settings for a process entry point; a bad configuration ends the process with one clear line."""
     configure_logging(cls.service_name, os.environ.get("LOG_LEVEL", "INFO").upper())
     try:
-        return load_settings(cls)
+        settings = load_settings(cls)
+        problems = settings.startup_problems()
+        if problems:
+            refusal = "refusing to start in production: " + "; ".join(problems)
+            raise SettingsError(f"invalid {cls.service_name} settings: {refusal}")
+        return settings
     except SettingsError as exc:
         print(
             json.dumps(

@@ -53,7 +53,10 @@ class Loaded:
     error: str | None
 
     def problems(self) -> list[str]:
-        """What production would refuse to start with (missing or weak secrets, MONGODB_URL, ...)."""
+        """What production's settings refuse (missing or weak secrets, an unset MONGODB_URL, ...).
+
+        What the MongoDB URL itself must hold (credentials, replica set, TLS) is one item of its own.
+        """
         if self.settings is None:
             return [self.error or "unreadable"]
         return self.settings._production_problems() + self.settings._malformed_secrets()

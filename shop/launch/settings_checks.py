@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pymongo.errors import ConfigurationError, InvalidURI
 from pymongo.uri_parser import parse_uri
@@ -12,6 +12,7 @@ from gateway.settings import GatewaySettings
 from services.auth.passwords.policy import password_problems
 from services.auth.settings import AuthSettings
 from services.payment.settings import PaymentSettings
+from shared.settings import mongodb_url_has_credentials
 from shop.launch.config import Loaded, configured_env, typed
 from shop.launch.items import Item, check, failed, passed, warned
 
@@ -50,53 +51,47 @@ def secret_items(loaded: dict[str, Loaded]) -> list[Item]:
     ]
 
 
-def mongodb_item(loaded: dict[str, Loaded]) -> Item:
-    name = "MONGODB_URL: replica set, majority writes, credentials, TLS"
-    fix = (
-        "point MONGODB_URL at a replica set with a user and TLS, e.g. "
-        "mongodb://USER:PASSWORD@db1,db2,db3/?replicaSet=rs0&tls=true "  # secret-scan: allow
-        "(or mongodb+srv://... from a managed service)"
-    )
-    settings = loaded["order"].settings
-    if settings is None or "mongodb_url" not in settings.model_fields_set:
-        return failed(name, "MONGODB_URL is not set", fix)
-    url = settings.mongodb_url
+def mongodb_url_problems(url: str) -> tuple[list[str], str]:
+    """What one MONGODB_URL lacks for production, and how it reads when it lacks nothing."""
+    problems = [] if mongodb_url_has_credentials(url) else ["no credentials"]
     if url.startswith("mongodb+srv://"):
         # SRV URLs turn TLS on by default and name a replica set; resolving them needs DNS, so only the
         # credentials and explicit downgrades are checked here.
-        options = {
-            key.lower(): value
-            for key, value in (p.split("=", 1) for p in urlsplit(url).query.split("&") if "=" in p)
-        }
-        problems = [] if "@" in url.split("?")[0] else ["no credentials"]
-        problems += (
-            ["TLS turned off"] if options.get("tls", options.get("ssl", "true")).lower() == "false" else []
-        )
-        problems += [f"w={options['w']}"] if options.get("w", "majority") != "majority" else []
-        return check(name, problems, "managed replica set (SRV), credentials, TLS", fix)
+        options = {key.lower(): value for key, value in parse_qsl(urlsplit(url).query)}
+        if options.get("tls", options.get("ssl", "true")).lower() == "false":
+            problems.append("TLS turned off")
+        if options.get("w", "majority") != "majority":
+            problems.append(f"w={options['w']}")
+        return problems, "managed replica set (SRV), credentials, TLS"
     try:
         parsed = parse_uri(url)
     except (InvalidURI, ConfigurationError, ValueError) as exc:
-        return failed(name, f"not a valid MongoDB URL ({exc})", fix)
+        return [f"not a valid MongoDB URL ({exc})"], ""
     options = {key.lower(): value for key, value in parsed["options"].items()}
-    problems = []
     if not options.get("replicaset"):
         problems.append("no replicaSet= (transactions and majority writes need a replica set)")
     if str(options.get("w", "majority")) != "majority":
         problems.append(f"w={options['w']} (the services write with w=majority; do not configure less)")
     if str(options.get("journal")).lower() == "false":
         problems.append("journal=false")
-    mechanism = str(options.get("authmechanism", ""))
-    if not parsed.get("username") and mechanism.upper() not in (
-        "MONGODB-X509",
-        "MONGODB-AWS",
-        "MONGODB-OIDC",
-    ):
-        problems.append("no credentials")
     if not options.get("tls") or options.get("tlsinsecure") or options.get("tlsallowinvalidcertificates"):
         problems.append("TLS off or unverified (tls=true, with certificates checked)")
     hosts = ", ".join(f"{host}:{port}" for host, port in parsed["nodelist"])
-    return check(name, problems, f"replica set {options.get('replicaset')} on {hosts}, credentials, TLS", fix)
+    return problems, f"replica set {options.get('replicaset')} on {hosts}, credentials, TLS"
+
+
+def mongodb_item(loaded: dict[str, Loaded]) -> Item:
+    name = "MONGODB_URL: replica set, majority writes, credentials, TLS"
+    fix = (
+        "give each service its own user on a replica set with TLS: mongodb://<its user>:<its password>"
+        "@db1,db2,db3/shop?authSource=shop&replicaSet=rs0&tls=true (or mongodb+srv://... from a managed "
+        "service); docs/deployment.md"
+    )
+    settings = loaded["order"].settings
+    if settings is None or "mongodb_url" not in settings.model_fields_set:
+        return failed(name, "MONGODB_URL is not set", fix)
+    problems, detail = mongodb_url_problems(settings.mongodb_url)
+    return check(name, problems, detail, fix)
 
 
 def redis_item(gateway: GatewaySettings | None) -> Item:

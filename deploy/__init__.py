@@ -1,0 +1,1 @@
+"""Deployment tooling that runs outside the services (database users; see docs/deployment.md)."""

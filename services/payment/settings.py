@@ -81,7 +81,7 @@ class PaymentSettings(CommonSettings):
     # bKash lets a merchant renew its token only about twice an hour: with REDIS_URL set, every replica
     # shares one token, kept in Redis under this prefix (and a hash of the app key); else each process
     # keeps its own.
-    bkash_token_redis_prefix: str = Field(default="shop:bkash-token", min_length=1, max_length=100)
+    bkash_redis_prefix: str = Field(default="shop:bkash-token", min_length=1, max_length=100)
 
     nagad_base_url: str = "http://sandbox.mynagad.com:10080/remote-payment-gateway-1.0/api/dfs"
     nagad_merchant_id: str = ""

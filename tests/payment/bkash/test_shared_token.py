@@ -76,7 +76,7 @@ def renewals(before: dict[str, int], after: dict[str, int]) -> tuple[int, int]:
 async def test_two_payment_replicas_share_one_bkash_token(
     replicas: Callable[..., BkashProvider], redis_prefix: str, fake: httpx.AsyncClient
 ) -> None:
-    shared = {"redis_url": REDIS_URL, "bkash_token_redis_prefix": redis_prefix}
+    shared = {"redis_url": REDIS_URL, "bkash_redis_prefix": redis_prefix}
     first, second = replicas(**shared), replicas(**shared)
     before = await calls(fake)
     await on_every_replica([first, second])  # both cold at once: one grant between them
@@ -110,7 +110,7 @@ async def test_without_redis_each_process_keeps_its_own_token(
     replicas: Callable[..., BkashProvider], fake: httpx.AsyncClient
 ) -> None:
     # Redis configured but not answering (nothing listens on port 1): each replica goes on alone.
-    unreachable = {"redis_url": "redis://127.0.0.1:1/0", "bkash_token_redis_prefix": "unused"}
+    unreachable = {"redis_url": "redis://127.0.0.1:1/0", "bkash_redis_prefix": "unused"}
     first, second = replicas(**unreachable), replicas(**unreachable)
     before = await calls(fake)
     await on_every_replica([first, second])

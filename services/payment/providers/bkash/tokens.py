@@ -1,7 +1,7 @@
 """bKash's merchant token, one for every replica when Redis is configured.
 
 bKash lets a merchant renew its token only about twice an hour, so replicas must not each keep (and
-renew) their own. With REDIS_URL set, the token lives in Redis under BKASH_TOKEN_REDIS_PREFIX and a
+renew) their own. With REDIS_URL set, the token lives in Redis under BKASH_REDIS_PREFIX and a
 hash of the app key and host; the replica that finds it due holds a short lease (`SET NX PX`) while
 it renews it, and the others wait for the new one to appear. Each process also keeps the token it
 last read, so a call costs no Redis round trip until the token is due. Without Redis, or while Redis

@@ -68,7 +68,7 @@ class BkashTransport:
         self.tokens = TokenCache(
             self._renew,
             redis=redis,
-            key=redis_key(settings.bkash_token_redis_prefix, self.app_key, self.base_url),
+            key=redis_key(settings.bkash_redis_prefix, self.app_key, self.base_url),
             lease_seconds=attempts * (settings.provider_timeout_seconds + 2.0) + 5.0,
         )
 

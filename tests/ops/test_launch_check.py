@@ -101,9 +101,16 @@ async def test_a_complete_production_configuration_is_ready(
 
 BLOCKERS: list[tuple[dict[str, Any], set[str]]] = [
     ({"ENV": "test"}, {"ENV=production"}),
-    ({"STRIPE_SECRET_KEY": "sk_test_" + "0" * 8 + token()}, {"payment providers live"}),
+    # A test key or a plain-http base is refused by the payment service's own production rules too.
+    (
+        {"STRIPE_SECRET_KEY": "sk_test_" + "0" * 8 + token()},
+        {"settings and secrets: payment", "payment providers live"},
+    ),
     ({"PAYMENT_PROVIDERS": "stripe,sandbox"}, {"payment providers live"}),
-    ({"STRIPE_API_BASE": "http://api.stripe.com"}, {"payment providers live"}),
+    (
+        {"STRIPE_API_BASE": "http://api.stripe.com"},
+        {"settings and secrets: payment", "payment providers live"},
+    ),
     ({"PUBLIC_BASE_URL": "http://api.shop.example"}, {"PUBLIC_BASE_URL https"}),
     ({"CORS_ORIGINS": "http://shop.example"}, {"CORS origins exact and https"}),
     ({"REDIS_URL": ""}, {"Redis for shared rate limits"}),

@@ -186,6 +186,7 @@ _BODY_ID = "$response.body#/id"
 _PRODUCT = {"product_id": _BODY_ID}
 _ORDER = {"order_id": _BODY_ID}
 _PAYMENT = {"payment_id": _BODY_ID}
+_FIRST = "$response.body#/items/0/id"
 
 
 def _link(operation_id: str, description: str, **extra: Any) -> Document:
@@ -206,7 +207,12 @@ LINKS: dict[tuple[str, str], dict[str, Document]] = {
             "get_product_by_sku", "Read it by its SKU.", parameters={"sku": "$response.body#/sku"}
         ),
         "ChangeProduct": _link("patch_product", "Change it.", parameters=_PRODUCT),
-        "AdjustStock": _link("adjust_stock", "Add or remove stock.", parameters=_PRODUCT),
+        "AdjustStock": _link(
+            "adjust_stock",
+            "Add stock.",
+            parameters=_PRODUCT,
+            requestBody={"delta": 10, "reason": "Delivery received"},
+        ),
         "PutInCart": _link("set_cart_item", "Put it in the cart.", parameters=_PRODUCT),
         "OrderIt": _link(
             "create_order",
@@ -214,6 +220,28 @@ LINKS: dict[tuple[str, str], dict[str, Document]] = {
             requestBody={"items": [{"product_id": _BODY_ID, "quantity": 1}]},
         ),
         "Deactivate": _link("deactivate_product", "Take it off sale.", parameters=_PRODUCT),
+    },
+    ("get", "/api/v1/products"): {
+        "GetFirstProduct": _link(
+            "get_product", "Read the first product of the page.", parameters={"product_id": _FIRST}
+        ),
+        "PutFirstInCart": _link(
+            "set_cart_item",
+            "Put the first product of the page in the cart.",
+            parameters={"product_id": _FIRST},
+        ),
+        "OrderFirst": _link(
+            "create_order",
+            "Order one unit of the first product of the page.",
+            requestBody={"items": [{"product_id": _FIRST, "quantity": 1}]},
+        ),
+    },
+    ("post", "/api/v1/products/{product_id}/stock-adjustments"): {
+        "OrderRestocked": _link(
+            "create_order",
+            "Order one unit of the product just restocked.",
+            requestBody={"items": [{"product_id": "$response.body#/product_id", "quantity": 1}]},
+        ),
     },
     ("put", "/api/v1/cart/items/{product_id}"): {
         "RemoveFromCart": _link(

@@ -1,5 +1,8 @@
 """App factory of the catalog service (run with `uvicorn --factory services.catalog.app:create_app`)."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI
 
 from services.catalog.categories.router import router as categories_router
@@ -10,9 +13,27 @@ from shared.app import create_service_app
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or get_settings(),
+    settings = settings or get_settings()
+    app = create_service_app(
+        settings,
         title="Catalog service",
         collections=COLLECTIONS,
         routers=[categories_router, products_router],
     )
+    list_offered_currencies(app, settings.shop_currencies)
+    return app
+
+
+def list_offered_currencies(app: FastAPI, currencies: Sequence[str]) -> None:
+    """The document's `Price.currency` is SHOP_CURRENCIES, what create and patch accept, rather
+    than every ISO 4217 code a `Money` may carry elsewhere."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # built once and kept by FastAPI; the change below is idempotent
+        price = document.get("components", {}).get("schemas", {}).get("Price")
+        if price is not None:
+            price["properties"]["currency"]["enum"] = list(currencies)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

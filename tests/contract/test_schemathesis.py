@@ -30,13 +30,13 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from devstack.stack import Stack
 from tests.builders import DEFAULT_PASSWORD, unique_email
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 EXAMPLES_PER_OPERATION = 15
-STATEFUL_STEPS = 12
+STATEFUL_STEPS = 20
 SEED = 20261207  # fixed, so a failure is reproduced by running the test again
 # What positive data may be answered with by default (schemathesis's own list); a 5xx is the
 # not_a_server_error check's to judge.
@@ -83,8 +83,7 @@ EXCLUSIONS = (
     Exclusion(
         ("create_product", "patch_product"),
         ("422",),
-        "The category must exist (422 unknown-category) and a price must be in SHOP_CURRENCIES, a "
-        "setting of the deployment (422 currency-not-offered); the schema lists every ISO 4217 code.",
+        "The category must exist (422 unknown-category): a fact about the catalog, not the request.",
     ),
     Exclusion(
         ("create_payment",),
@@ -110,6 +109,29 @@ EXCLUSIONS = (
 )
 
 
+@dataclass(frozen=True)
+class CheckOff:
+    """A check switched off for some operations, and why."""
+
+    operations: tuple[str, ...]
+    check: str
+    reason: str
+
+
+CHECKS_OFF = (
+    CheckOff(
+        ("stateful phase",),
+        "use_after_free",
+        "DELETE /products/{id} deactivates a product (docs/api.md): it leaves listings and can no "
+        "longer be ordered, but its history and orders still name it, so it stays readable by id with "
+        "`active: false` (and can be reactivated by PATCH). It is not gone, so it is not a 404. It is "
+        "the only DELETE whose resource can be read afterwards (a cart line has no read of its own), "
+        "and the check cannot be switched off for one operation in the stateful phase, where alone "
+        "it can fire.",
+    ),
+)
+
+
 def config(report_dir: Path) -> str:
     """The schemathesis configuration (TOML): the exclusions above, per operation."""
     lines = [
@@ -119,6 +141,8 @@ def config(report_dir: Path) -> str:
         "",
         "[phases.stateful]",
         f"max-steps = {STATEFUL_STEPS}",
+        # Only the document's own links: the flows it promises, not pairs guessed from names.
+        "inference.algorithms = []",
         "",
     ]
     for exclusion in EXCLUSIONS:
@@ -130,15 +154,23 @@ def config(report_dir: Path) -> str:
                 f"checks.positive_data_acceptance.expected-statuses = {statuses}",
                 "",
             ]
+    for off in CHECKS_OFF:
+        assert off.operations == ("stateful phase",)
+        lines += ["[phases.stateful.checks]", f"{off.check}.enabled = false", ""]
     return "\n".join(lines)
 
 
-def access_token(base_url: str, email: str, password: str, *, register: bool) -> str:
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        if register:
-            body = {"email": email, "password": password, "name": "Contract Tester"}
-            assert http.post("/api/v1/auth/register", json=body).status_code == 201
-        response = http.post("/api/v1/auth/login", json={"email": email, "password": password})
+def access_token(stack: Stack, database_name: str, role: str) -> str:
+    """A new account's token. An admin is made in the database, so what the run creates (unpaid
+    orders count against one customer's allowance) is its own and not the bootstrap admin's."""
+    email = unique_email(f"contract-{role}")
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as http:
+        body = {"email": email, "password": DEFAULT_PASSWORD, "name": "Contract Tester"}
+        assert http.post("/api/v1/auth/register", json=body).status_code == 201
+        if role == "admin":
+            with MongoClient[dict[str, Any]](stack.mongodb_url) as client:
+                client[database_name].users.update_one({"email": email}, {"$set": {"role": "admin"}})
+        response = http.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
@@ -190,6 +222,10 @@ def run_schemathesis(base_url: str, token: str, workdir: Path) -> Run:
         "30",
         "--header",
         f"Authorization: Bearer {token}",
+        "--report",
+        "ndjson",
+        "--report-dir",
+        str(workdir),
     ]
     environment = {**os.environ, "NO_COLOR": "1"}
     completed = subprocess.run(
@@ -209,13 +245,9 @@ def failures_of(run: Run) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("role", ["customer", "admin"])
-def test_schemathesis_finds_nothing(stack: Stack, tmp_path: Path, role: str) -> None:
-    base_url = stack.gateway_url
-    if role == "admin":
-        token = access_token(base_url, ADMIN_EMAIL, ADMIN_PASSWORD, register=False)
-    else:
-        token = access_token(base_url, unique_email("contract"), DEFAULT_PASSWORD, register=True)
-    run = run_schemathesis(base_url, token, tmp_path / role)
+def test_schemathesis_finds_nothing(stack: Stack, database_name: str, tmp_path: Path, role: str) -> None:
+    token = access_token(stack, database_name, role)
+    run = run_schemathesis(stack.gateway_url, token, tmp_path / role)
     print(run.summary(role))
     problems = list(failures_of(run))
     failure_detail = run.output[run.output.find("FAILURES") :][:20_000]

@@ -39,13 +39,18 @@ Reason = Annotated[str, MultiLineText(200, min_length=1, strip=True)]
 Sort = Literal["newest", "price_asc", "price_desc", "name"]
 
 
+class Price(Money):
+    """A product's price: Money in one of SHOP_CURRENCIES, which the catalog's document lists
+    (services/catalog/app.py); any other currency is a 422 currency-not-offered."""
+
+
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Sku
     name: Name
     description: Description = ""
-    price: Money
+    price: Price
     stock: Stock = 0
     category: Slug | None = None
     active: StrictBool = True
@@ -60,7 +65,7 @@ class ProductPatch(BaseModel):
     # Left out means unchanged; null is refused (below), so the schema does not offer it.
     name: Name | SkipJsonSchema[None] = None
     description: Description | SkipJsonSchema[None] = None
-    price: Money | SkipJsonSchema[None] = None
+    price: Price | SkipJsonSchema[None] = None
     category: Slug | None = Field(default=None, description="null removes the product from its category.")
     active: StrictBool | SkipJsonSchema[None] = None
     images: Images | SkipJsonSchema[None] = None

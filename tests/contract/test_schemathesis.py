@@ -109,6 +109,24 @@ EXCLUSIONS = (
 )
 
 
+ALL_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "object_level_authorization",
+)
+
+
 @dataclass(frozen=True)
 class CheckOff:
     """A check switched off for some operations, and why."""
@@ -134,7 +152,10 @@ CHECKS_OFF = (
 
 def config(report_dir: Path) -> str:
     """The schemathesis configuration (TOML): the exclusions above, per operation."""
-    lines = [
+    # Every check on, in the file rather than as `--checks all`: a check named on the command line
+    # cannot be switched off for a phase (CHECKS_OFF) by the file.
+    lines = ["[checks]", *(f"{check}.enabled = true" for check in ALL_CHECKS), ""]
+    lines += [
         "[reports.json]",
         "enabled = true",
         f'path = "{report_dir / "report.json"}"',
@@ -180,6 +201,7 @@ def access_token(stack: Stack, database_name: str, role: str) -> str:
 class Run:
     report: dict[str, Any]
     output: str
+    checks_seen: set[str]
 
     @property
     def links(self) -> str:
@@ -206,16 +228,16 @@ def run_schemathesis(base_url: str, token: str, workdir: Path) -> Run:
         str(workdir / "schemathesis.toml"),
         "run",
         f"{base_url}/openapi.json",
-        "--checks",
-        "all",
         "--phases",
         "examples,coverage,fuzzing,stateful",
         "--max-examples",
         str(EXAMPLES_PER_OPERATION),
         "--seed",
         str(SEED),
+        # One worker: two at once raced one customer's checkouts against each other (its orders are
+        # serialised), and a request that lost its turn once passed on the replay (flaky).
         "--workers",
-        "2",
+        "1",
         "--no-shrink",
         "--continue-on-failure",
         "--request-timeout",
@@ -234,7 +256,18 @@ def run_schemathesis(base_url: str, token: str, workdir: Path) -> Run:
     report_path = workdir / "report.json"
     assert report_path.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
     report: dict[str, Any] = json.loads(report_path.read_text())
-    return Run(report, completed.stdout + completed.stderr)
+    return Run(report, completed.stdout + completed.stderr, checks_seen(workdir))
+
+
+def checks_seen(workdir: Path) -> set[str]:
+    """The checks that judged at least one response (from the run's event log)."""
+    seen: set[str] = set()
+    for log in workdir.glob("*.ndjson"):
+        for line in log.read_text().splitlines():
+            finished = json.loads(line).get("ScenarioFinished") or {}
+            for checks in finished.get("recorder", {}).get("checks", {}).values():
+                seen.update(check["name"] for check in checks)
+    return seen
 
 
 def failures_of(run: Run) -> Iterator[str]:
@@ -255,3 +288,4 @@ def test_schemathesis_finds_nothing(stack: Stack, database_name: str, tmp_path: 
     assert run.report["exit_code"] == 0, run.output[-5000:]
     assert run.report["operations"]["tested"] == run.report["operations"]["total"]
     assert all(phase["status"] == "success" for phase in run.report["phases"].values()), run.report["phases"]
+    assert set(ALL_CHECKS) <= run.checks_seen, sorted(set(ALL_CHECKS) - run.checks_seen)

@@ -293,7 +293,13 @@ def document_operation(path: str, method: str, operation: Document, options: Con
         else:
             response.setdefault("headers", {}).update(_success_headers(path))
     if (method, path) in OPTIONAL_AUTH_OPERATIONS and operation.get("security"):
-        operation["security"] = [{}, *operation["security"]]
+        # Open to everyone: no security requirement (generated clients then take an anonymous
+        # client); what a token adds is said in the description.
+        operation["security"] = []
+        operation["description"] = (
+            operation.get("description", "") + "\n\nOpen to everyone. With an admin's access token "
+            "(`Authorization: Bearer`) inactive products can be listed too (`active`)."
+        ).strip()
     for status, name in _expected_errors(path, method, operation):
         responses.setdefault(status, ref("responses", name))
     if (method, path) in CAPTCHA_OPERATIONS and options.captcha_enabled:

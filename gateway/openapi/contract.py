@@ -122,6 +122,40 @@ def describe_contract(path: str, method: str, operation: Document) -> None:
         responses[success]["links"] = copy.deepcopy(links)
 
 
+# Request schemas that are one of several shapes (pydantic writes the rule as `oneOf` beside the
+# properties), by the names their shapes get in the document.
+ALTERNATIVES = {"PlaceOrder": ("PlaceOrderItems", "PlaceOrderFromCart")}
+
+
+def name_alternatives(schemas: dict[str, Any]) -> None:
+    """Each shape of a one-of-several body becomes a complete schema of its own, named, and the body
+    is `oneOf` them: generators build one class per shape (with every field it takes), not classes
+    holding only the branch's difference (`PlaceOrderType0` without `items`)."""
+    for name, shape_names in ALTERNATIVES.items():
+        schema = schemas.get(name)
+        if schema is None or "oneOf" not in schema:
+            continue
+        branches = schema.pop("oneOf")
+        properties: dict[str, Any] = schema.pop("properties", {})
+        for shape_name, branch in zip(shape_names, branches, strict=True):
+            excluded = set(branch.get("not", {}).get("required", []))
+            shape_properties = {
+                key: {**value, **branch.get("properties", {}).get(key, {})}
+                for key, value in properties.items()
+                if key not in excluded
+            }
+            schemas[shape_name] = {
+                "title": shape_name,
+                "type": "object",
+                "properties": shape_properties,
+                "required": branch.get("required", []),
+                "additionalProperties": schema.get("additionalProperties", True),
+            }
+        for key in ("type", "required", "additionalProperties"):
+            schema.pop(key, None)
+        schema["oneOf"] = [ref("schemas", shape_name) for shape_name in shape_names]
+
+
 def drop_null_defaults(value: Any) -> None:
     """`default: null` on a property that cannot be null only means "may be left out" (pydantic
     writes it for optional fields whose null is refused); it would tell a generated client to send

@@ -31,7 +31,7 @@ from gateway.openapi.additions import (
     gateway_components,
     refs_in,
 )
-from gateway.openapi.contract import ContractOptions, drop_null_defaults, rename_operation
+from gateway.openapi.contract import ContractOptions, drop_null_defaults, name_alternatives, rename_operation
 from gateway.routing import owning_service
 
 
@@ -64,6 +64,7 @@ def merge_documents(
             rename_operation(operation)
     add_gateway_components(components, schemes, options)
     drop_null_defaults(components["schemas"])
+    name_alternatives(components["schemas"])
     merged: Document = {
         "openapi": OPENAPI_VERSION,
         "info": {"title": API_TITLE, "version": version, "description": DESCRIPTION},

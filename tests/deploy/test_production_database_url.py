@@ -30,7 +30,7 @@ WITH_CREDENTIALS = "mongodb://order:" + STRONG + "@db1.internal:27017/shop?authS
         ("mongodb+srv://cluster0.example.net/shop", False),
         ("mongodb://db1/?authMechanism=SCRAM-SHA-256", False),  # a mechanism that needs a user
         (WITH_CREDENTIALS, True),
-        ("mongodb+srv://order:pw@cluster0.example.net/shop", True),
+        ("mongodb+srv://order:" + STRONG + "@cluster0.example.net/shop", True),
         ("mongodb://db1/?authMechanism=MONGODB-X509&tls=true", True),
         ("mongodb://db1/?replicaSet=rs0&authMechanism=mongodb-aws", True),
     ],

@@ -76,6 +76,7 @@ def test_provisioning_refuses_urls_it_cannot_turn_into_a_user(url: str, problem:
 
 
 def test_provisioning_decodes_the_url_as_the_driver_does() -> None:
-    found = credentials_of("mongodb://ord%40er:" + "p%3Aw%2F" + "@db1,db2/?authSource=shop&tls=true", "shop", "f")
+    url = "mongodb://ord%40er:" + "p%3Aw%2F" + "@db1,db2/?authSource=shop&tls=true"
+    found = credentials_of(url, "shop", "f")
     assert (found.user, found.password) == ("ord@er", "p:w/")
     assert credentials_of("mongodb+srv://u:p@cluster0.example.net/shop", "shop", "f").user == "u"

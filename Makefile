@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-stamp
+# requirements.lock: what the image installs (runtime); requirements-dev.lock: that plus the embedded
+# database and the development tools. Both pin every package with the hashes of its files.
+LOCKS := requirements.lock requirements-dev.lock
 
 .DEFAULT_GOAL := help
 # The bench-% targets are pattern rules: declared .PHONY they would never run (make skips implicit
@@ -12,13 +16,16 @@ STAMP := $(VENV)/.installed-stamp
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements.lock
+# Every third-party package is checked against the lock's hashes (--require-hashes), then the project
+# itself is installed editable without fetching anything (its build backend is in the lock too).
+$(STAMP): pyproject.toml $(LOCKS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (make PYTHON=python3.12 ...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[embedded,dev]'
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install the project with its pinned dependencies
+install: $(STAMP)  ## Create .venv and install the project with its locked, hash-checked dependencies
 
 # With SEED=1 the seeder starts in the background and the launcher replaces the shell (exec), so the
 # launcher stays make's child and Ctrl-C/SIGTERM reach it exactly as without SEED; the seeder waits for
@@ -50,8 +57,13 @@ bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, as
 bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders, bench-backup
 	$(BIN)/python -m bench.$*
 
-lock: $(STAMP)  ## Re-pin every transitive dependency after changing pyproject.toml
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shop-backend' > requirements.lock
+# Existing pins are kept unless pyproject.toml needs another version (pip-compile --upgrade-package NAME
+# moves one); every file's hash is recorded, and the runtime lock is constrained by the development one.
+COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links
+lock: $(STAMP)  ## Re-pin every dependency, with hashes, after changing pyproject.toml
+	$(COMPILE) --extra embedded --extra dev --output-file requirements-dev.lock pyproject.toml
+	$(COMPILE) --all-build-deps --constraint requirements-dev.lock --output-file requirements.lock pyproject.toml
 
 clean:  ## Remove the virtualenv and caches (keeps the data in var/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

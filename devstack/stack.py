@@ -53,6 +53,9 @@ class StackSettings(BaseSettings):
     order_port: int = 8003
     payment_port: int = 8004
     embedded_mongodb_port: int = 27018
+    # Where browsers reach the gateway (the payment service builds callback and page addresses from
+    # it); unset, the local gateway's own address, so it follows GATEWAY_PORT.
+    public_base_url: str | None = None
     # When set, that server is used and no embedded one is started.
     mongodb_url: str | None = None
     startup_timeout_seconds: float = Field(default=90.0, gt=0)
@@ -272,6 +275,7 @@ class Stack:
                 "DATA_DIR": str(self.settings.data_dir),
                 "AUTH_JWKS_URL": f"{self.url_of('auth')}/api/v1/auth/.well-known/jwks.json",
                 "PYTHONUNBUFFERED": "1",
+                "PUBLIC_BASE_URL": self.settings.public_base_url or self.url_of("gateway"),
                 "INTERNAL_TOKEN": os.environ.get("INTERNAL_TOKEN") or secrets.token_urlsafe(32),
                 **{f"{name.upper()}_SERVICE_URL": self.url_of(name) for name in SERVICES},
             }

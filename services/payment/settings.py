@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from ipaddress import IPv4Address
 from typing import Annotated, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -30,6 +30,8 @@ PROVIDER_URLS: dict[str, tuple[str, ...]] = {
 }
 # Stripe's test-mode secret and restricted keys (a live shop takes sk_live_/rk_live_ only).
 STRIPE_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+# Providers whose shoppers leave for the provider's page and come back through SPA_RETURN_URL.
+REDIRECT_PROVIDERS = frozenset({"bkash", "nagad"})
 # Which secrets each provider needs when it is enabled (production refuses to start without them).
 PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
     "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
@@ -53,8 +55,14 @@ class PaymentSettings(CommonSettings):
     # order cannot be used to flood a provider. A new attempt with the provider of a pending payment
     # reuses that payment and does not count.
     payment_max_attempts_per_order: int = Field(default=5, ge=1, le=100)
-    # Where the gateway is reachable by browsers and providers (callback and return URLs).
+    # Where the gateway is reachable by browsers and providers (callback URLs, the sandbox's page).
+    # The local stack sets it to its own gateway's address unless it is given.
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where the shopper's browser lands after paying with a redirect provider (bKash, Nagad, the
+    # sandbox): the SPA's result page, given `?payment_id=...&status=...`, which then reads the payment.
+    # Empty: the shop's own plain result page (GET /api/v1/payments/return), for development without
+    # an SPA. Production needs it once bKash or Nagad is enabled.
+    spa_return_url: str = Field(default="", max_length=2000)
     # Timeout of one provider call, and how often a failed call is retried (idempotently).
     # Kept below the gateway's upstream read timeout even with retries, so the shopper gets our answer.
     provider_timeout_seconds: float = Field(default=8.0, gt=0)
@@ -128,7 +136,17 @@ class PaymentSettings(CommonSettings):
                 if not getattr(self, name):
                     problems.append(f"{name.upper()} is empty (the {provider} provider is enabled)")
             problems += self._test_endpoints(provider)
+        if set(self.enabled_providers()) & REDIRECT_PROVIDERS:
+            url = urlsplit(self.spa_return_url)
+            if url.scheme != "https" or not url.hostname:
+                problems.append("SPA_RETURN_URL is not an https URL (where shoppers return after paying)")
         return problems
+
+    def return_url(self, payment_id: str, status: str) -> str:
+        """The shopper's way back after paying: SPA_RETURN_URL (or the shop's own page) with the result."""
+        base = self.spa_return_url or f"{self.public_base_url}/api/v1/payments/return"
+        separator = "&" if urlsplit(base).query else "?"
+        return base + separator + urlencode({"payment_id": payment_id, "status": status})
 
     def _test_endpoints(self, provider: str) -> list[str]:
         """Plain-http or sandbox endpoints and test credentials of an enabled provider (production)."""

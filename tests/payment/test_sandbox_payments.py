@@ -25,7 +25,7 @@ async def test_pay_an_order_with_the_sandbox(
     assert response.status_code == 201, response.text
     payment = response.json()
     assert (payment["status"], payment["amount"]) == ("pending", {"amount": 5000, "currency": "BDT"})
-    assert payment["redirect_url"].endswith(f"/api/v1/payments/sandbox/{payment['id']}/complete")
+    assert f"/api/v1/payments/sandbox/{payment['id']}/page?ticket=" in payment["redirect_url"]
 
     settled = await complete(gateway, buyer, payment["id"])
     assert settled.json()["status"] == "succeeded"

@@ -14,18 +14,20 @@ from fastapi import APIRouter
 
 from services.payment.settings import PaymentSettings
 
-MODULES: dict[str, str] = {
-    "sandbox": "services.payment.callbacks.sandbox",
-    "stripe": "services.payment.callbacks.stripe",
-    "bkash": "services.payment.callbacks.bkash",
-    "nagad": "services.payment.callbacks.nagad",
+MODULES: dict[str, tuple[str, ...]] = {
+    "sandbox": ("services.payment.callbacks.sandbox", "services.payment.callbacks.sandbox_page"),
+    "stripe": ("services.payment.callbacks.stripe",),
+    "bkash": ("services.payment.callbacks.bkash",),
+    "nagad": ("services.payment.callbacks.nagad",),
 }
+# The shop's own result page, where shoppers come back to when no SPA_RETURN_URL is set.
+RETURN_PAGE = "services.payment.callbacks.return_page"
+REDIRECTING = {"sandbox", "bkash", "nagad"}
 
 
 def routers(settings: PaymentSettings) -> list[APIRouter]:
     """The routes of the enabled providers (nothing for a provider that is off)."""
-    found: list[APIRouter] = []
-    for name in settings.enabled_providers():
-        router: APIRouter = importlib.import_module(MODULES[name]).router
-        found.append(router)
-    return found
+    modules = [module for name in settings.enabled_providers() for module in MODULES[name]]
+    if not settings.spa_return_url and REDIRECTING & set(settings.enabled_providers()):
+        modules.append(RETURN_PAGE)
+    return [importlib.import_module(module).router for module in modules]

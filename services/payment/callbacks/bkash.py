@@ -6,9 +6,9 @@ the query string. Callbacks for one paymentID are serialised in this process, an
 no longer pending is not executed again, so duplicate redirects execute once; across replicas,
 bKash's own one-shot rule plus the stable event id keep the effect single.
 
-The answer is a 303 to the SPA's page `PUBLIC_BASE_URL/payment-result?payment_id=<ours>&status=<our
-payment status>`, or with `Accept: application/json` `200 {"payment_id", "status"}`; nothing else
-about the payment is revealed to this unauthenticated route. An unknown paymentID is a 404.
+The answer is a 303 to the SPA's result page (`SPA_RETURN_URL?payment_id=<ours>&status=<our payment
+status>`, settings.return_url), or with `Accept: application/json` `200 {"payment_id", "status"}`;
+nothing else about the payment is revealed to this unauthenticated route. An unknown paymentID is a 404.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -87,9 +86,8 @@ async def bkash_callback(
         return JSONResponse(
             {"payment_id": payment_id, "status": payment_status}, headers={"Cache-Control": "no-store"}
         )
-    query = urlencode({"payment_id": payment_id, "status": payment_status})
     return RedirectResponse(
-        f"{ctx.settings.public_base_url}/payment-result?{query}",
+        ctx.settings.return_url(payment_id, payment_status),
         status_code=303,
         headers={"Cache-Control": "no-store"},
     )

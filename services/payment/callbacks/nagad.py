@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -101,6 +100,4 @@ async def nagad_callback(
     result = {"payment_id": str(payment["_id"]), "status": payment["status"]}
     if _wants_json(request):
         return JSONResponse(result)
-    return RedirectResponse(
-        f"{ctx.settings.public_base_url}/payment-result?{urlencode(result)}", status_code=303
-    )
+    return RedirectResponse(ctx.settings.return_url(result["payment_id"], result["status"]), status_code=303)

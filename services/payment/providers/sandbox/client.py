@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlencode
 
 from services.payment.providers.base import (
     CreatedPayment,
@@ -31,10 +32,11 @@ class SandboxProvider:
 
     async def create_payment(self, request: PaymentRequest) -> CreatedPayment:
         ledger_id = _derived_id("sbx_pi_", request.idempotency_key)
-        await ledger.open_payment(
+        ticket = await ledger.open_payment(
             self.db, ledger_id, request.payment_id, request.amount, request.currency, utcnow()
         )
-        url = f"{self.public_base_url}/api/v1/payments/sandbox/{request.payment_id}/complete"
+        query = urlencode({"ticket": ticket})
+        url = f"{self.public_base_url}/api/v1/payments/sandbox/{request.payment_id}/page?{query}"
         return CreatedPayment(provider_payment_id=ledger_id, redirect_url=url)
 
     async def complete(self, provider_payment_id: str, outcome: str) -> ProviderEvent:

@@ -53,6 +53,8 @@ class StackSettings(BaseSettings):
     order_port: int = 8003
     payment_port: int = 8004
     embedded_mongodb_port: int = 27018
+    # The gateway's metrics listener (its METRICS_PORT: /metrics is never on the public port).
+    gateway_metrics_port: int = 9100
     # Where browsers reach the gateway (the payment service builds callback and page addresses from
     # it); unset, the local gateway's own address, so it follows GATEWAY_PORT.
     public_base_url: str | None = None
@@ -127,6 +129,11 @@ class Stack:
     def url_of(self, name: str) -> str:
         return f"http://{self.settings.host}:{self.settings.port_of(name)}"
 
+    @property
+    def gateway_metrics_url(self) -> str:
+        """Where Prometheus (or a test) reads the gateway's metrics."""
+        return f"http://{self.settings.host}:{self.settings.gateway_metrics_port}/metrics"
+
     def start(self) -> None:
         """Database first, then the services together, then the gateway; each waited for until ready."""
         self._check_ports_free()
@@ -180,6 +187,11 @@ class Stack:
             "--timeout-graceful-shutdown", "10",
         ]  # fmt: skip
         if name == "gateway":  # the public door: bounded request heads and connections (deploy/README.md)
+            metrics_at = {
+                "METRICS_HOST": self.settings.host,
+                "METRICS_PORT": str(self.settings.gateway_metrics_port),
+            }
+            env = {**metrics_at, **(env or {})}
             command += [
                 # httptools with a bound on the request head (uvicorn's own buffers a head of any size)
                 "--http", "gateway.server:BoundedHttpToolsProtocol",
@@ -284,7 +296,7 @@ class Stack:
         return env
 
     def _check_ports_free(self) -> None:
-        names = ["gateway", *SERVICES]
+        names = ["gateway", *SERVICES, "gateway_metrics"]
         ports = {name: self.settings.port_of(name) for name in names}
         if self.embedded:
             ports[EMBEDDED_DB] = self.settings.embedded_mongodb_port
@@ -331,7 +343,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def settings_on_free_ports(data_dir: Path, **overrides: object) -> StackSettings:
     """Stack settings with every port free and distinct (for tests and benchmarks); ignores `.env`."""
-    names = ["gateway", *SERVICES, "embedded_mongodb"]
+    names = ["gateway", *SERVICES, "embedded_mongodb", "gateway_metrics"]
     ports: set[int] = set()
     while len(ports) < len(names):
         ports.add(free_port())

@@ -16,9 +16,10 @@ from gateway.captcha.middleware import CaptchaMiddleware
 from gateway.captcha.router import captcha_router
 from gateway.clients import TrustedProxies
 from gateway.cors import CorsMiddleware
-from gateway.health import aggregate_health_router
+from gateway.health import HealthCache, aggregate_health_router
 from gateway.inflight import ClientSlots, InFlightLimitMiddleware
 from gateway.limits import HeadLimitsMiddleware, body_limits
+from gateway.metrics import GatewayMetrics, metrics_listener_lifespan
 from gateway.openapi import DOCS_CSP, DOCS_PATH, openapi_router
 from gateway.proxy import Forwarder, ProxyDispatch, create_http_client, proxy_router
 from gateway.ratelimit.limiter import RateLimits, rate_limit_lifespan
@@ -27,6 +28,7 @@ from gateway.security_headers import SecurityHeadersMiddleware
 from gateway.settings import GatewaySettings, get_settings
 from shared.app import create_base_app, redis_lifespan
 from shared.body_limit import BodyLimitMiddleware
+from shared.telemetry import aiohttp_trace_configs
 
 
 @asynccontextmanager
@@ -38,7 +40,7 @@ async def http_client_lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.upstream_read_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
     )
     async with (
-        create_http_client(settings) as session,
+        create_http_client(settings, aiohttp_trace_configs()) as session,
         httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
     ):
         app.state.http = client
@@ -99,16 +101,35 @@ def install_protections(app: FastAPI, settings: GatewaySettings) -> None:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # A client's `traceparent` is continued only when it comes through a trusted proxy.
+    proxies = TrustedProxies(settings.trusted_proxies)
     app = create_base_app(
         settings,
         title="Shop API",
         description="Public REST API of the shop: auth, catalog, cart and orders, payments.",
         routers=[aggregate_health_router(), captcha_router(), openapi_router(settings), proxy_router()],
-        lifespans=[http_client_lifespan, redis_lifespan, captcha_lifespan, rate_limit_lifespan],
+        lifespans=[
+            http_client_lifespan,
+            redis_lifespan,
+            captcha_lifespan,
+            rate_limit_lifespan,
+            metrics_listener_lifespan,
+        ],
         openapi_url=None,  # /openapi.json is the merged document of every service (gateway/openapi/)
+        trust_trace_context=proxies.peer_trusted,
+        serve_metrics=False,  # on the metrics listener only (METRICS_PORT), never the public port
     )
     app.state.breakers = breakers_for(
         settings.upstream_urls(), settings.breaker_failures, settings.breaker_reset_seconds
     )
+    app.state.gateway_metrics = GatewayMetrics(app.state.metrics.registry)
+    app.state.gateway_metrics.watch(app.state.breakers, lambda: _in_flight(app))
+    app.state.health_cache = HealthCache(settings.health_cache_seconds)
     install_protections(app, settings)
     return app
+
+
+def _in_flight(app: FastAPI) -> int:
+    """Proxied requests waiting for or holding an upstream connection (0 before start-up)."""
+    forwarder: Forwarder | None = getattr(app.state, "forwarder", None)
+    return forwarder.in_flight if forwarder is not None else 0

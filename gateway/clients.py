@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from shared.forwarding import IpNetwork, forwarded_client_ip, forwarded_proto
+from shared.forwarding import IpNetwork, forwarded_client_ip, forwarded_proto, is_trusted, parse_address
 
 # Scope keys under which one request's answers are kept (one gateway has one TrustedProxies).
 _CLIENT_IP = "gateway.client_ip"
@@ -29,6 +29,11 @@ class TrustedProxies:
             cached = forwarded_client_ip(_peer(scope), headers.getlist("x-forwarded-for"), self.networks)
             scope[_CLIENT_IP] = cached
         return cached
+
+    def peer_trusted(self, scope: Scope) -> bool:
+        """Whether the TCP peer is a trusted proxy (whose trace context the gateway continues)."""
+        address = parse_address(_peer(scope))
+        return address is not None and is_trusted(address, self.networks)
 
     def scheme(self, scope: Scope) -> str:
         """`https` when the client's request travelled over TLS to us or to a trusted proxy."""

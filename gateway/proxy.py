@@ -56,6 +56,11 @@ GATEWAY_OWNED = frozenset(
         REQUEST_ID_HEADER.lower(),
         CAPTCHA_VERIFIED_HEADER.lower(),
         "x-captcha-response",  # verified here; services only ever see the verdict
+        # The trace context is the gateway's (shared/telemetry.py): a client's is continued only
+        # through a trusted proxy, and services get the gateway's span as their parent.
+        "traceparent",
+        "tracestate",
+        "baggage",
     }
 )
 _REQUEST_DROPPED = frozenset(name.encode() for name in HOP_BY_HOP | GATEWAY_OWNED)
@@ -77,7 +82,11 @@ def client_timeout(settings: GatewaySettings, read_seconds: float) -> aiohttp.Cl
     return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read_seconds)
 
 
-def create_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
+def create_http_client(
+    settings: GatewaySettings, trace_configs: list[aiohttp.TraceConfig] | None = None
+) -> aiohttp.ClientSession:
+    """The proxy's pooled session; `trace_configs` (tracing on) add a client span per upstream
+    request and send its `traceparent` to the service."""
     connector = aiohttp.TCPConnector(
         limit=settings.upstream_max_connections,
         limit_per_host=0,
@@ -93,6 +102,7 @@ def create_http_client(settings: GatewaySettings) -> aiohttp.ClientSession:
         skip_auto_headers=_NOT_ADDED,
         trust_env=False,
         raise_for_status=False,
+        trace_configs=trace_configs,
     )
     # aiohttp resends idempotent requests (PUT and DELETE too) once when a reused connection drops;
     # the gateway's own rule (`_send`) is narrower: GET and HEAD without a body, once.

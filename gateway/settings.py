@@ -175,6 +175,14 @@ class GatewaySettings(CommonSettings):
     upstream_route_timeouts: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
     openapi_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
 
+    # Observability (docs/observability.md). The gateway's /metrics is never served on its public port:
+    # with METRICS_PORT set, on a listener of its own at METRICS_HOST (all interfaces by default, for a
+    # Prometheus in another container; never publish this port). The aggregate /health answer is
+    # reused for HEALTH_CACHE_SECONDS, so a flood of probes does not reach every service.
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - an internal port, scraped from the deployment's network
+    health_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+
     @field_validator("upstream_route_timeouts", mode="before")
     @classmethod
     def _parse_route_timeouts(cls, value: object) -> object:

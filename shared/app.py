@@ -16,6 +16,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 from starlette.middleware import Middleware
+from starlette.types import Scope
 
 from shared.body_limit import BodyLimitMiddleware
 from shared.context import ServiceContext
@@ -32,9 +33,10 @@ from shared.errors import install_error_handlers
 from shared.gateway_only import GatewayOnlyMiddleware
 from shared.health import ReadinessCheck, health_router
 from shared.logging import configure_logging, log_event
-from shared.metrics import HttpMetrics, metrics_router
+from shared.metrics import HttpMetrics, ServiceMetrics, metrics_router
 from shared.middleware import RequestContextMiddleware
 from shared.settings import CommonSettings
+from shared.telemetry import configure_tracing, flush_traces, install_tracing, trust_every_caller
 from shared.tokens import JwksKeySet, KeysUnavailable, TokenVerifier
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -50,14 +52,22 @@ def create_base_app(
     lifespans: Sequence[Lifespan] = (),
     description: str = "",
     openapi_url: str | None = "/openapi.json",
+    trust_trace_context: Callable[[Scope], bool] = trust_every_caller,
+    serve_metrics: bool = True,
 ) -> FastAPI:
-    """An app with the shared error model, request context, health and metrics.
+    """An app with the shared error model, request context, health, metrics and tracing.
 
     `lifespans` are entered in order at start-up and left in reverse at shutdown; they register
     readiness checks in `app.state.readiness_checks`. `openapi_url` None drops FastAPI's own
-    `/openapi.json` (the gateway serves the merged document there instead).
+    `/openapi.json` (the gateway serves the merged document there instead). `trust_trace_context`
+    says whose `traceparent` a request may continue (shared/telemetry.py; the gateway's: trusted
+    proxies only). `serve_metrics` False: no `/metrics` route (the gateway serves its registry
+    on a listener of its own, gateway/metrics.py).
     """
     configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(
+        settings.service_name, settings.otel_exporter_otlp_endpoint, settings.otel_traces_sample_ratio
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +77,7 @@ def create_base_app(
             log_event(logger, "app.started", env=settings.env.value)
             yield
         log_event(logger, "app.stopped")
+        flush_traces()
 
     app = FastAPI(
         title=title,
@@ -82,8 +93,11 @@ def create_base_app(
     app.state.readiness_checks = {}
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    # Outside the request context, so its log lines carry the request's trace id.
+    install_tracing(app, trust_trace_context)
     app.include_router(health_router())
-    app.include_router(metrics_router())
+    if serve_metrics:
+        app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
     return app
@@ -124,14 +138,17 @@ def mongo_lifespan(collections: CollectionIndexes) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings: CommonSettings = app.state.settings
-        client = create_client(settings)
+        metrics: ServiceMetrics | None = getattr(app.state, "service_metrics", None)
+        client = create_client(settings, [metrics.mongo_pool] if metrics else [])
         try:
             await _check_server(client, settings)
             db = client[settings.mongodb_db]
             await ensure_collections(db, collections)
             app.state.mongo_client = client
             app.state.db = db
-            app.state.context = ServiceContext(client, db, settings)
+            app.state.context = ServiceContext(
+                client, db, settings, transaction_metrics=metrics.transactions if metrics else None
+            )
 
             async def check_mongodb() -> None:
                 await ping(client, settings.health_check_timeout_seconds)
@@ -225,6 +242,7 @@ def create_service_app(
         lifespans=[mongo_lifespan(collections), redis_lifespan, token_verifier, *lifespans],
         description=description,
     )
+    app.state.service_metrics = ServiceMetrics(app.state.metrics.registry, settings.service_name)
     install_service_guards(app, settings)
     return app
 

@@ -9,13 +9,16 @@ the auth service's signing keys) extends it with those fields and keeps the rest
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.db import Database, MongoClient, with_transaction
+from shared.metrics import TransactionMetrics, TransactionOutcome
 from shared.settings import CommonSettings
+from shared.telemetry import span
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 T = TypeVar("T")
@@ -26,10 +29,43 @@ class ServiceContext(Generic[SettingsT]):
     client: MongoClient
     db: Database
     settings: SettingsT
+    # The app's transaction metrics (shared/app.py); None outside an app (tests, tools).
+    transaction_metrics: TransactionMetrics | None = field(default=None, kw_only=True, compare=False)
 
     async def transaction(self, callback: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run `callback` in one transaction bounded by TRANSACTION_TIMEOUT_SECONDS (it may run
-        several times: database calls on its session only, no side effects; docs/transactions.md)."""
-        return await with_transaction(
-            self.client, callback, timeout_seconds=self.settings.transaction_timeout_seconds
-        )
+        several times: database calls on its session only, no side effects; docs/transactions.md).
+
+        Traced as one `db.transaction` span (its MongoDB commands inside it) with the number of runs;
+        counted by outcome, and its re-runs as retries."""
+        runs = 0
+
+        async def counted(session: AsyncClientSession) -> T:
+            nonlocal runs
+            runs += 1
+            return await callback(session)
+
+        with span("db.transaction") as current:
+            outcome: TransactionOutcome = "committed"
+            try:
+                return await with_transaction(
+                    self.client, counted, timeout_seconds=self.settings.transaction_timeout_seconds
+                )
+            except BaseException as exc:
+                outcome = transaction_outcome(exc)
+                raise
+            finally:
+                current.set_attribute("db.transaction.runs", runs)
+                current.set_attribute("db.transaction.outcome", outcome)
+                if self.transaction_metrics is not None:
+                    self.transaction_metrics.finished(outcome, runs)
+
+
+def transaction_outcome(error: BaseException) -> TransactionOutcome:
+    """How a transaction that raised `error` ended: out of time, a database failure, or aborted by
+    its own use case (an exception of the callback: insufficient stock, an order no longer pending)."""
+    if isinstance(error, TimeoutError) or (isinstance(error, PyMongoError) and error.timeout):
+        return "timed_out"
+    if isinstance(error, PyMongoError) and not isinstance(error, DuplicateKeyError):
+        return "failed"  # a duplicate key is a use case's answer (a replay, a duplicate event)
+    return "aborted"

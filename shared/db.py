@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pymongo
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, PyMongoError
@@ -42,14 +42,18 @@ class NotAReplicaSet(RuntimeError):
     """Transactions need a replica-set member; a standalone server is refused in production."""
 
 
-def create_client(settings: CommonSettings) -> MongoClient:
-    """One client per process, created in the app's lifespan. Majority writes by default."""
+def create_client(
+    settings: CommonSettings, event_listeners: Sequence[monitoring._EventListener] = ()
+) -> MongoClient:
+    """One client per process, created in the app's lifespan. Majority writes by default.
+    `event_listeners`: PyMongo monitoring (the pool metrics, shared/metrics.py)."""
     return AsyncMongoClient(
         settings.mongodb_url,
         appname=settings.service_name,
         tz_aware=True,
         w="majority",
         serverSelectionTimeoutMS=int(settings.health_check_timeout_seconds * 1000),
+        event_listeners=list(event_listeners),
     )
 
 

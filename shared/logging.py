@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, with the service name and the current request id.
+"""Structured logs: one JSON object per line, with the service name, the current request id, and the
+current trace and span ids when tracing is on (shared/telemetry.py), so a log line leads to its trace.
 
 Log events are dotted names with fields: `log.info("order.placed", extra={"fields": {...}})`,
 or through `log_event`. Never put secrets, tokens or card data in fields.
@@ -12,6 +13,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.telemetry import current_trace_ids
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -48,6 +51,9 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id:
             payload["request_id"] = request_id
+        trace_ids = current_trace_ids()
+        if trace_ids is not None:
+            payload["trace_id"], payload["span_id"] = trace_ids
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             payload.update(fields)

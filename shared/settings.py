@@ -112,6 +112,10 @@ class CommonSettings(BaseSettings):
     health_check_timeout_seconds: float = 2.0
 
     redis_url: str | None = None
+    # Tracing (docs/observability.md): spans are sent to this OTLP/HTTP collector (its base URL,
+    # `/v1/traces` is appended); unset, tracing is off.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     # Local state outside the database: generated development secrets live in DATA_DIR/dev-secrets.
     data_dir: Path = Path("var")
 

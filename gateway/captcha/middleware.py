@@ -17,6 +17,7 @@ from gateway.captcha.config import CaptchaProvider
 from gateway.captcha.gate import CaptchaGate
 from gateway.captcha.verdicts import CAPTCHA_RESPONSE_HEADER, CaptchaUnavailable, Verdict, captcha_refused
 from gateway.clients import TrustedProxies
+from gateway.metrics import count_captcha
 from gateway.routing import owning_service
 from gateway.settings import GatewaySettings
 from shared.errors import problem_for
@@ -69,6 +70,7 @@ class CaptchaMiddleware:
             await self._refuse(scope, receive, send, gate, verdict)
             return
         scope.setdefault("state", {})[CAPTCHA_VERIFIED_STATE] = True
+        count_captcha(scope, verdict.value)
         log_event(logger, "captcha.verified", provider=gate.provider, required=required)
         await self.app(scope, receive, send)
 
@@ -79,6 +81,7 @@ class CaptchaMiddleware:
         self, scope: Scope, receive: Receive, send: Send, gate: CaptchaGate, verdict: Verdict
     ) -> None:
         log_event(logger, "captcha.refused", provider=gate.provider, reason=verdict.value)
+        count_captcha(scope, verdict.value)
         await problem_for(captcha_refused(verdict), scope["path"])(scope, receive, send)
 
 

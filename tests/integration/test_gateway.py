@@ -163,7 +163,8 @@ async def test_chunked_request_body_is_streamed_to_the_service(gateway: httpx.As
 
 async def test_every_process_exposes_prometheus_metrics(gateway: httpx.AsyncClient, stack: Stack) -> None:
     await gateway.get("/health")
-    text = (await gateway.get("/metrics")).text
+    async with httpx.AsyncClient() as client:  # the gateway's own listener, never its public port
+        text = (await client.get(stack.gateway_metrics_url)).text
     assert re.search(
         r'http_requests_total\{method="GET",route="/health",service="gateway",status="200"\}', text
     )

@@ -120,7 +120,8 @@ async def test_probes_and_scrapes_are_never_limited(limited: httpx.AsyncClient) 
     for _ in range(8):
         for path in ("/health", "/health/live", "/health/ready", "/metrics"):
             response = await limited.get(path, headers=client)
-            assert response.status_code == 200, path
+            # The gateway's /metrics is on its metrics listener, not here (docs/observability.md).
+            assert response.status_code == (404 if path == "/metrics" else 200), path
             assert not any(name in response.headers for name in RATE_HEADERS), path
     health = (await limited.get("/health")).json()
     assert health["status"] == "ok"

@@ -27,6 +27,7 @@ from tests.builders import customer_headers, make_product, place_order
 from tests.payment.conftest import ProviderStack, fake_server, provider_stack
 
 PUBLIC_BASE_URL = "https://shop.example.test"
+SPA_RETURN_URL = "https://spa.example.test/payment-result"  # the SPA, on another origin
 CALLBACK_PATH = "/api/v1/payments/callbacks/bkash"
 INSUFFICIENT_WALLET = "01823074817"
 
@@ -86,6 +87,7 @@ def bkash_stack(stack: Stack, bkash_root: Path, bkash_fake: FakeBkash) -> Iterat
         "BKASH_USERNAME": bkash_fake.username,
         "BKASH_PASSWORD": bkash_fake.password,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SPA_RETURN_URL": SPA_RETURN_URL,
         "PROVIDER_TIMEOUT_SECONDS": "2",
     }
     with provider_stack(stack, bkash_root, env) as running:
@@ -191,7 +193,7 @@ def result_of(response: httpx.Response) -> dict[str, str]:
     """The SPA result page our callback redirects to, as its query."""
     assert response.status_code == 303, response.text
     location = response.headers["location"]
-    assert location.startswith(PUBLIC_BASE_URL + "/payment-result?")
+    assert location.startswith(SPA_RETURN_URL + "?")
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 

@@ -41,6 +41,7 @@ LIVE: dict[str, Any] = {
     "nagad_merchant_id": "683000000000001",
     "nagad_public_key": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A",
     "nagad_server_ip": "203.0.113.10",
+    "spa_return_url": "https://shop.example/payment-result",
 }
 
 
@@ -85,6 +86,8 @@ def test_a_live_configuration_of_every_provider_starts(tmp_path: Path) -> None:
         ({"bkash_refund_base_url": "tokenized.pay.bka.sh/v2"}, "BKASH_REFUND_BASE_URL is not an https URL"),
         ({"bkash_username": "sandboxTokenizedUser02"}, "BKASH_USERNAME is a bKash sandbox user"),
         ({"nagad_server_ip": ""}, "NAGAD_SERVER_IP is empty"),
+        ({"spa_return_url": ""}, "SPA_RETURN_URL is not an https URL"),
+        ({"spa_return_url": "http://shop.example/paid"}, "SPA_RETURN_URL is not an https URL"),
     ],
 )
 def test_production_refuses_test_endpoints_and_credentials(

@@ -36,6 +36,7 @@ from tests.payment.conftest import ProviderStack, fake_server, provider_stack
 MERCHANT_ID = "683002007104225"
 API_PREFIX = "/api/dfs"  # where the fake serves Nagad's API (the sandbox's is longer; configurable)
 PUBLIC_BASE_URL = "https://shop.example.test"  # what Nagad and browsers are told our address is
+SPA_RETURN_URL = "https://spa.example.test/payment-result"  # the SPA, on another origin
 CALLBACK_PATH = "/api/v1/payments/callbacks/nagad"
 SERVER_IP = "198.51.100.20"  # NAGAD_SERVER_IP: this server's address, as Nagad would whitelist it
 UNIT_PRICE = 2550  # 25.50 BDT
@@ -103,6 +104,7 @@ def nagad_stack(stack: Stack, nagad_root: Path, nagad_url: str, nagad_keys: Keys
     env = {
         "PAYMENT_PROVIDERS": "sandbox,nagad",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SPA_RETURN_URL": SPA_RETURN_URL,
         "NAGAD_BASE_URL": nagad_url + API_PREFIX,
         "NAGAD_MERCHANT_ID": MERCHANT_ID,
         "NAGAD_MERCHANT_PRIVATE_KEY": nagad_keys.merchant_private_pem,
@@ -232,7 +234,7 @@ async def back_at_shop(
 def result_of(response: httpx.Response) -> dict[str, list[str]]:
     assert response.status_code == 303, response.text
     target = urlsplit(response.headers["location"])
-    assert f"{target.scheme}://{target.netloc}{target.path}" == PUBLIC_BASE_URL + "/payment-result"
+    assert f"{target.scheme}://{target.netloc}{target.path}" == SPA_RETURN_URL
     return parse_qs(target.query)
 
 

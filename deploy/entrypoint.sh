@@ -9,14 +9,12 @@ if [ "$#" -gt 0 ]; then
 fi
 
 # The gateway faces clients: httptools with a bounded request head (gateway/server.py), uvloop, a
-# concurrency cap and a deeper backlog,
-# as devstack/stack.py runs it (deploy/README.md says why).
-extra=""
+# concurrency cap and a deeper backlog, as devstack/stack.py runs it (deploy/README.md says why).
 case "${APP:-}" in
-    auth|catalog|order|payment) factory="services.${APP}.app:create_app" ;;
+    auth|catalog|order|payment) set -- "services.${APP}.app:create_app" ;;
     gateway)
-        factory="gateway.app:create_app"
-        extra="--http gateway.server:BoundedHttpToolsProtocol --loop uvloop --limit-concurrency 1000 --backlog 2048"
+        set -- gateway.app:create_app --http gateway.server:BoundedHttpToolsProtocol --loop uvloop \
+            --limit-concurrency 1000 --backlog 2048
         ;;
     *)
         echo "entrypoint: set APP to one of auth, catalog, order, payment, gateway (got '${APP:-}')" >&2
@@ -24,11 +22,10 @@ case "${APP:-}" in
         ;;
 esac
 
-exec python -m uvicorn --factory "$factory" \
+exec python -m uvicorn --factory "$@" \
     --host 0.0.0.0 --port "${PORT:-8000}" \
     --no-access-log \
     --no-server-header \
     --no-proxy-headers \
     --timeout-keep-alive 5 \
-    --timeout-graceful-shutdown 10 \
-    $extra
+    --timeout-graceful-shutdown 10

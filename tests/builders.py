@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from shared.db import Database
 
-DEFAULT_PASSWORD = "a long and unusual test passphrase"
+DEFAULT_PASSWORD = "a long and unusual test passphrase"  # pragma: allowlist secret
 
 
 @dataclass(frozen=True)

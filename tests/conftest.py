@@ -42,7 +42,7 @@ def internal_headers() -> dict[str, str]:
 
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "correct horse battery staple for tests"
+ADMIN_PASSWORD = "correct horse battery staple for tests"  # pragma: allowlist secret
 # Every test request reaches auth from 127.0.0.1, so the per-IP rules are set out of reach here
 # and tested on an auth process of their own (tests/integration/test_login_defences.py).
 AUTH_TEST_SETTINGS = {

@@ -74,7 +74,7 @@ def wait_for_stack(gateway_url: str, timeout_seconds: float) -> bool:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline and os.getppid() == parent:
         try:
-            with urllib.request.urlopen(f"{gateway_url}/health", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{gateway_url}/health", timeout=2) as response:  # noqa: S310 - an http URL we build
                 if response.status == 200:
                     return True
         except (urllib.error.URLError, OSError):

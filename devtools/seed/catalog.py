@@ -60,7 +60,7 @@ def demo_catalog(products: int, seed: int = DEFAULT_SEED) -> DemoCatalog:
 
 def _products(seed: int) -> Iterator[ProductCreate]:
     # Not for security: a seeded generator, so the same seed always gives the same catalog.
-    rng = random.Random(seed)  # noqa: S311
+    rng = random.Random(seed)  # noqa: S311 - demo data, reproducible by design
     names = {dept.slug: _names(dept, seed) for dept in DEPARTMENTS}
     numbers = {dept.slug: itertools.count(1) for dept in DEPARTMENTS}
     weights = [dept.weight for dept in DEPARTMENTS]

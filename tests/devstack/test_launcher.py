@@ -80,7 +80,7 @@ def wait_for_health(url: str, launcher: subprocess.Popen[bytes], timeout: float 
     while time.monotonic() < deadline:
         assert launcher.poll() is None, "the launcher exited during start-up"
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local http URL
                 body: dict[str, Any] = json.load(response)
                 return body
         except OSError:

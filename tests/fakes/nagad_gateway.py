@@ -195,7 +195,7 @@ class Gateway:
 
     def _algorithms(self) -> list[hashes.HashAlgorithm]:
         """What requests may be signed with: SHA-256 (every sample) or SHA-1 (the guide), or the one set."""
-        known: dict[Algorithm, hashes.HashAlgorithm] = {"SHA256": hashes.SHA256(), "SHA1": hashes.SHA1()}  # noqa: S303
+        known: dict[Algorithm, hashes.HashAlgorithm] = {"SHA256": hashes.SHA256(), "SHA1": hashes.SHA1()}  # noqa: S303 - Nagad's scheme
         chosen = self.config.signature_algorithm
         return [known[chosen]] if chosen else list(known.values())
 

@@ -122,7 +122,8 @@ def control_routes(app: FastAPI, fake: FakeStripe) -> None:
     async def configure(change: ConfigChange) -> Json:
         for name, value in change.model_dump(exclude_none=True).items():
             setattr(fake.config, name, value)
-        return {**vars(fake.config), "webhook_secret": "set" if fake.config.webhook_secret else None}
+        shown = "set" if fake.config.webhook_secret else None
+        return {**vars(fake.config), "webhook_secret": shown}
 
     @app.post("/__control/payment_intents/{intent_id}/confirm")
     async def confirm(intent_id: str, body: Outcome) -> Response:

@@ -282,7 +282,7 @@ def test_hosted_providers_need_their_secret_everywhere(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("provider", ["turnstile", "hcaptcha", "recaptcha"])
 def test_siteverify_defaults_to_the_providers_endpoint(tmp_path: Path, provider: str) -> None:
-    secret = "siteverify-" + secrets.token_hex(16)
+    secret = "siteverify-" + secrets.token_hex(16)  # pragma: allowlist secret
     settings = gateway_settings(tmp_path, captcha_provider=provider, captcha_secret=secret)
     assert settings.effective_siteverify_url == SITEVERIFY_URLS[CaptchaProvider(provider)]
     local = "http://127.0.0.1:9/siteverify"

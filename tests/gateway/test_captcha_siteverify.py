@@ -19,7 +19,7 @@ from gateway.captcha.siteverify import SiteVerifier
 from gateway.captcha.verdicts import CaptchaUnavailable, Verdict
 from tests.payment.conftest import fake_server
 
-SECRET = "siteverify-unit-" + secrets.token_urlsafe(24)
+SECRET = "siteverify-unit-" + secrets.token_urlsafe(24)  # pragma: allowlist secret
 PATHS = {
     CaptchaProvider.TURNSTILE: "/turnstile/v0/siteverify",
     CaptchaProvider.HCAPTCHA: "/siteverify",

@@ -193,7 +193,7 @@ def test_buckets_per_class_and_client() -> None:
     assert keys(rules_for(RouteClass.WEBHOOKS, per_class, ip, "u1")) == [("webhooks", f"ip:{ip}")]
     # Refresh: per session (a hash of the family, never the family itself) and per IP, not against
     # the default budget; without a family, per IP in both.
-    family = "0123456789abcdef0123456789abcdef"
+    family = "0123456789abcdef0123456789abcdef"  # pragma: allowlist secret
     session, client = keys(rules_for(RouteClass.REFRESH, per_class, ip, None, family))
     assert session[0] == "refresh"
     assert session[1].startswith("family:")

@@ -128,7 +128,7 @@ async def test_reloads_and_tabs_keep_the_shopper_logged_in_while_guessing_is_sto
     assert_rate_limited(
         await api.post(
             "/api/v1/auth/login",
-            json={"email": shopper.email, "password": "one guess too many"},
+            json={"email": shopper.email, "password": "one guess too many"},  # pragma: allowlist secret
             headers=address,
         )
     )

@@ -49,7 +49,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
     base = {
         "iss": ISSUER,
         "aud": AUDIENCE,
-        "sub": "665f1c2ab8e4d1a9c3f0b7d2",
+        "sub": "665f1c2ab8e4d1a9c3f0b7d2",  # pragma: allowlist secret
         "role": "admin",
         "iat": now,
         "exp": now + 600,

@@ -97,7 +97,10 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(replicas: Replicas) 
 
         # The exact class too: three logins through either gateway, then 429 from both.
         other = new_client()
-        login = {"email": "nobody@example.com", "password": "not the password at all"}
+        login = {
+            "email": "nobody@example.com",
+            "password": "not the password at all",  # pragma: allowlist secret
+        }
         logins = [
             await http.post(f"{urls[n % 2]}/api/v1/auth/login", json=login, headers=other) for n in range(3)
         ]

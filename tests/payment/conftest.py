@@ -50,7 +50,7 @@ def fake_server(module: str, *args: str, log_dir: Path) -> Iterator[str]:
             while time.monotonic() < deadline:
                 assert process.poll() is None, f"{module} exited during start-up"
                 try:
-                    with urllib.request.urlopen(f"{url}/__health", timeout=1):  # noqa: S310
+                    with urllib.request.urlopen(f"{url}/__health", timeout=1):  # noqa: S310 - a local http URL
                         break
                 except OSError:
                     time.sleep(0.1)

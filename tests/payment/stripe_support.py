@@ -25,8 +25,8 @@ from shared.db import Database, Document, MongoClient
 from tests.builders import customer_headers, make_product, place_order
 
 # Built at run time so that the secret scanner never sees a key-shaped literal.
-SECRET_KEY = "sk_test_" + "x" * 24
-WEBHOOK_SECRET = "whsec_" + "y" * 32
+SECRET_KEY = "sk_test_" + "x" * 24  # pragma: allowlist secret
+WEBHOOK_SECRET = "whsec_" + "y" * 32  # pragma: allowlist secret
 WEBHOOK_PATH = "/api/v1/payments/webhooks/stripe"
 PRICE = 2500
 

@@ -29,7 +29,7 @@ STRICT_GATEWAY_SETTINGS = {
     "REDIS_URL": "",
     "TRUSTED_PROXIES": "127.0.0.1",
     "CAPTCHA_PROVIDER": "altcha",
-    "CAPTCHA_SECRET": "altcha-security-suite-" + secrets.token_urlsafe(24),
+    "CAPTCHA_SECRET": "altcha-security-suite-" + secrets.token_urlsafe(24),  # pragma: allowlist secret
     "CAPTCHA_ROUTES": "POST /api/v1/orders",
 }
 

@@ -18,7 +18,7 @@ from shared.db import Database
 from tests.builders import customer_headers, make_product, register, unique_email
 from tests.payment.sandbox import ordered, pay
 
-PASSWORD = "a long and unusual test passphrase"
+PASSWORD = "a long and unusual test passphrase"  # pragma: allowlist secret
 
 
 def assert_no_secrets(body: object) -> None:
@@ -33,7 +33,7 @@ async def test_registration_cannot_choose_a_role(gateway: httpx.AsyncClient, db:
         "/api/v1/auth/register",
         json={
             "email": email,
-            "password": "a long and unusual test passphrase",
+            "password": "a long and unusual test passphrase",  # pragma: allowlist secret
             "name": "Eve",
             "role": "admin",
         },

@@ -23,7 +23,7 @@ class Credentials(BaseModel):
 
 @router.get("/crash")
 async def crash() -> None:
-    raise RuntimeError("connection string mongodb://admin:hunter2@db leaked")  # secret-scan: allow
+    raise RuntimeError("connection string mongodb://admin:hunter2@db leaked")  # pragma: allowlist secret
 
 
 @router.get("/conflict")

@@ -10,7 +10,7 @@ from gateway.settings import GatewaySettings
 from services.order.settings import OrderSettings
 from shared.settings import MIN_SECRET_LENGTH, Environment, SettingsError, load_settings, secret_weakness
 
-STRONG = "q7Vd2xKp9LmZ4rT8wYb3NcF6hJ1sGe5A0uQiO"
+STRONG = "q7Vd2xKp9LmZ4rT8wYb3NcF6hJ1sGe5A0uQiO"  # pragma: allowlist secret
 
 
 @pytest.fixture(autouse=True)

@@ -123,7 +123,7 @@ def test_a_long_unit_repeated_is_not_a_short_pattern() -> None:
         "zyxwvutsrqpo",
         "qwertyuiopas",
         "mnbvcxzlkjhg",
-        "abc123456789",
+        "abc123456789",  # pragma: allowlist secret
         "aaaa1111bbbb",
         "abcdefghijk!",
         "1qaz2wsx3edc4rfv5tgb",

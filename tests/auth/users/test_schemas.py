@@ -10,7 +10,11 @@ from services.auth.users.schemas import RegisterRequest
 
 def register_with(name: object) -> RegisterRequest:
     return RegisterRequest.model_validate(
-        {"email": "ada@example.com", "password": "a long test passphrase", "name": name}
+        {
+            "email": "ada@example.com",
+            "password": "a long test passphrase",  # pragma: allowlist secret
+            "name": name,
+        }
     )
 
 

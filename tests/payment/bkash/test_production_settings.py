@@ -58,7 +58,7 @@ def production(tmp_path: Path, **changes: Any) -> PaymentSettings:
         _secrets_dir=None,
         env="production",
         data_dir=tmp_path,
-        mongodb_url=f"mongodb://payment:{secrets.token_hex(16)}@db1/?replicaSet=rs0",  # secret-scan: allow
+        mongodb_url=f"mongodb://payment:{secrets.token_hex(16)}@db1/?replicaSet=rs0",
         internal_token=strong(),
         **values,
     )

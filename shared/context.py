@@ -9,6 +9,7 @@ the auth service's signing keys) extends it with those fields and keeps the rest
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -22,6 +23,20 @@ from shared.telemetry import span
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 T = TypeVar("T")
+
+# What the transaction running in this task does once it has committed (`after_commit`).
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_commit", default=None)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run `action` once the transaction running now has committed, never for a run that is retried
+    or aborted (a transaction callback must have no side effects; counting what it did is one).
+    Outside a transaction it runs at once."""
+    pending = _after_commit.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
 
 
 @dataclass(frozen=True)
@@ -39,26 +54,33 @@ class ServiceContext(Generic[SettingsT]):
         Traced as one `db.transaction` span (its MongoDB commands inside it) with the number of runs;
         counted by outcome, and its re-runs as retries."""
         runs = 0
+        committed: list[Callable[[], None]] = []
 
         async def counted(session: AsyncClientSession) -> T:
             nonlocal runs
             runs += 1
+            committed.clear()  # what an earlier run registered did not happen
             return await callback(session)
 
         with span("db.transaction") as current:
             outcome: TransactionOutcome = "committed"
+            token = _after_commit.set(committed)
             try:
-                return await with_transaction(
+                result = await with_transaction(
                     self.client, counted, timeout_seconds=self.settings.transaction_timeout_seconds
                 )
             except BaseException as exc:
                 outcome = transaction_outcome(exc)
                 raise
             finally:
+                _after_commit.reset(token)
                 current.set_attribute("db.transaction.runs", runs)
                 current.set_attribute("db.transaction.outcome", outcome)
                 if self.transaction_metrics is not None:
                     self.transaction_metrics.finished(outcome, runs)
+        for action in committed:
+            action()
+        return result
 
 
 def transaction_outcome(error: BaseException) -> TransactionOutcome:

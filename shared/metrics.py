@@ -22,6 +22,11 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 TransactionOutcome = Literal["committed", "aborted", "timed_out", "failed"]
 
+# A service's business metrics, defined where they are counted (services/<name>/metrics.py) so a hook
+# is one call with no plumbing: one process runs one service, so they are the process's. Rendered
+# on /metrics after the app's own registry.
+PROCESS_REGISTRY = CollectorRegistry()
+
 
 class HttpMetrics:
     def __init__(self, service: str) -> None:
@@ -46,7 +51,7 @@ class HttpMetrics:
         self.latency.labels(self.service, method, route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + generate_latest(PROCESS_REGISTRY)
 
 
 class TransactionMetrics:

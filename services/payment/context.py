@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from services.payment.metrics import PaymentMetrics
 from services.payment.payments.errors import ProviderUnavailable
 from services.payment.providers.base import PaymentProvider
+from services.payment.providers.instrumented import instrument
 from services.payment.providers.registry import build_providers
 from services.payment.settings import PaymentSettings
 from shared.context import ServiceContext
@@ -42,8 +43,15 @@ async def payment_context_lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not providers:
         log_event(logger, "payment.no_providers", logging.WARNING, hint="set PAYMENT_PROVIDERS")
     metrics = PaymentMetrics(app.state.metrics.registry)
+    for provider in providers.values():
+        instrument(provider, metrics)  # traced and counted (providers/instrumented.py)
     app.state.payment_context = PaymentContext(
-        app.state.mongo_client, app.state.db, settings, providers, metrics
+        app.state.mongo_client,
+        app.state.db,
+        settings,
+        providers,
+        metrics,
+        transaction_metrics=app.state.service_metrics.transactions,
     )
     try:
         yield

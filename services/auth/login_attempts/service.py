@@ -38,6 +38,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.auth import metrics
 from services.auth.login_attempts import repository
 from services.auth.settings import AuthSettings
 from shared.db import Database
@@ -118,12 +119,15 @@ class LoginGuard:
                 cap=s.login_delay_max_seconds,
             ),
         )
+        metrics.login("failed")
         if delay:
+            metrics.login_delayed()
             await asyncio.sleep(delay)
         return delay
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The right password: the account starts afresh; the client only gets this attempt back."""
+        metrics.login("succeeded")
         await asyncio.gather(
             repository.clear(self.db, attempt.account),
             repository.uncount_attempt(self.db, attempt.client),
@@ -141,6 +145,7 @@ class LoginGuard:
         if _reached(account_failures, s.login_captcha_after_failures) or _reached(
             client_failures, s.login_ip_captcha_after_failures
         ):
+            metrics.login("captcha_required")
             raise CaptchaRequired(
                 "Too many failed logins: send a CAPTCHA solution in the X-Captcha-Response header."
             )

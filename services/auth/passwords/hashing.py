@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.auth import metrics
 from services.auth.passwords.policy import normalize_password
 
 # OWASP Password Storage Cheat Sheet, Argon2id: m=19456 KiB with t=2 (p=1), or m=47104 KiB with t=1.
@@ -89,7 +90,7 @@ class PasswordHasher:
     async def hash(self, password: str) -> str:
         """The Argon2id hash of `password` (NFKC-normalised), with a fresh random salt."""
         secret = _encode(password)
-        async with self._slots:
+        async with metrics.hashing_slot(self._slots):
             return await asyncio.to_thread(self._argon2.hash, secret)
 
     async def verify(self, password_hash: str, password: str) -> bool:
@@ -97,7 +98,7 @@ class PasswordHasher:
         if not _is_argon2id(password_hash):
             return False
         secret = _encode(password)
-        async with self._slots:
+        async with metrics.hashing_slot(self._slots):
             return await asyncio.to_thread(self._verify_blocking, password_hash, secret)
 
     def needs_rehash(self, password_hash: str) -> bool:

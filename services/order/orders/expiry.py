@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.order import metrics
 from services.order.orders import repository
 from services.order.orders.checkout import OrderContext
 from services.order.orders.lifecycle import expire_order
@@ -29,6 +30,7 @@ async def sweep(ctx: OrderContext) -> int:
     for order_id in due:
         if await expire_order(ctx, order_id):
             expired += 1
+    metrics.expired(expired)
     if expired:
         log_event(logger, "order.expiry_sweep", expired=expired, due=len(due))
     return expired
@@ -39,5 +41,5 @@ async def reaper_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Sweep every ORDER_EXPIRY_SWEEP_SECONDS for as long as the service runs (every replica)."""
     ctx: OrderContext = app.state.context
     sweeping = Periodic("order.expiry_sweep", ctx.settings.order_expiry_sweep_seconds, lambda: sweep(ctx))
-    async with running(sweeping):
+    async with running(sweeping, app.state.service_metrics.jobs):
         yield

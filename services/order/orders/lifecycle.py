@@ -16,6 +16,7 @@ import logging
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.order import metrics
 from services.order.catalog import repository as catalog
 from services.order.orders import repository
 from services.order.orders.checkout import OrderContext
@@ -102,6 +103,7 @@ async def change_status(ctx: OrderContext, order_id: str, step: FulfilmentStatus
     """An admin's fulfilment step (shipped, delivered), whatever was refunded; out of order: 409."""
     assert step in ADMIN_STEPS
     oid = to_object_id(order_id)
+        metrics.cancelled(by_admin=caller.is_admin)
     moved = await repository.transition(
         ctx.db, step_guard(oid, step), {"fulfilment_status": step.value}, utcnow(), admin.user_id
     )

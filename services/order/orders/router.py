@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from services.order import metrics
 from services.order.orders import lifecycle, service
 from services.order.orders.checkout import OrderContext, place_order
 from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
@@ -33,7 +34,7 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Order:
-    placed = await place_order(ctx, user.user_id, body, require_key(idempotency_key))
+    placed = await metrics.checkout(place_order(ctx, user.user_id, body, require_key(idempotency_key)))
     mark_created(response, replayed=placed.replayed, location=f"{router.prefix}/{placed.value.id}")
     return placed.value
 

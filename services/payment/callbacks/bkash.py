@@ -122,6 +122,7 @@ async def _verify_and_settle(
             event = await provider.query_payment(payment["provider_payment_id"], payment_id)
     except ProviderError as error:
         # Unknown for now; a later callback or reconciliation asks again.
+        ctx.metrics.webhook_refused(NAME)
         log_event(
             logger,
             "bkash.callback_unverified",

@@ -48,6 +48,7 @@ async def confirm_callback(
         event = await provider.verified_event(reference)
     except (ProviderError, InvalidNotification) as error:
         # Left pending: reconciliation asks again later.
+        ctx.metrics.webhook_refused("nagad")
         log_event(
             logger,
             "nagad.callback_unverified",

@@ -55,6 +55,7 @@ async def stripe_webhook(
         events = provider.events_from_webhook(payload, stripe_signature)
     except InvalidNotification as error:
         log_event(logger, "stripe.webhook_rejected", logging.WARNING, reason=str(error))
+        ctx.metrics.webhook_refused("stripe")
         raise InvalidSignature("The Stripe-Signature header does not verify for this body.") from error
     except UnreadableEvent as error:
         log_event(logger, "stripe.webhook_unreadable", logging.WARNING, reason=str(error))

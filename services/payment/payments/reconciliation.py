@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from services.payment.context import PaymentContext
 from services.payment.orders import repository as orders
 from services.payment.payments import repository
+from services.payment.payments.backlog import measure_backlog
 from services.payment.payments.settlement import PAYABLE_ORDER, settle
 from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import repository as refund_repository
@@ -46,6 +47,7 @@ async def reconcile(ctx: PaymentContext) -> int:
     """One pass over stale pending payments and refunds; returns how many were settled."""
     now = utcnow()
     cutoff = now - timedelta(seconds=ctx.settings.reconcile_after_seconds)
+    await measure_backlog(ctx, cutoff)
     settled = await _withdraw_for_closed_orders(ctx, now)
     for payment in await repository.due_for_reconciliation(
         ctx.db, cutoff, now, ctx.settings.reconcile_batch_size
@@ -135,5 +137,5 @@ async def reconciler_lifespan(app: FastAPI) -> AsyncIterator[None]:
         lambda: reconcile(ctx),
         first_at_start=False,
     )
-    async with running(passes):
+    async with running(passes, app.state.service_metrics.jobs):
         yield

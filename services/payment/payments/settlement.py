@@ -21,6 +21,7 @@ refund in the same transaction: refunded right after, and by reconciliation unti
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Literal
 
@@ -29,6 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.payment.context import PaymentContext
+from services.payment.metrics import PaymentOutcome, SettlementSource
 from services.payment.payments import capture, matching, repository
 from services.payment.providers.base import ProviderError, ProviderEvent
 from services.payment.refunds import booking
@@ -37,10 +39,17 @@ from shared.clock import utcnow
 from shared.contracts.orders import PENDING_PAYMENT
 from shared.db import Document
 from shared.logging import log_event
+from shared.telemetry import span
 
 logger = logging.getLogger("payment.settlement")
 
 Outcome = Literal["applied", "duplicate", "ignored", "rejected", "flagged"]
+# Applied events that end a payment, and its outcome in `payments_total`.
+SETTLED_PAYMENT: dict[str, PaymentOutcome] = {
+    "payment_succeeded": "succeeded",
+    "payment_failed": "failed",
+    "payment_cancelled": "cancelled",
+}
 # An order can be paid only while it waits for payment.
 PAYABLE_ORDER = PENDING_PAYMENT
 
@@ -51,8 +60,23 @@ async def settle(
     """Apply one verified provider event once; duplicates and irrelevant events change nothing.
 
     `from_query`: the event is the provider's answer to our own question about the payment (so it is
-    not asked again).
+    not asked again). Traced (`payment.settle`) and counted by source and outcome; an applied
+    capture's time from here to the committed paid order is `payment_settlement_seconds`.
     """
+    started = time.perf_counter()
+    source: SettlementSource = "query" if from_query else "webhook"
+    with span("payment.settle", {"payment.provider": provider, "payment.event": event.kind}) as current:
+        outcome = await _settle(ctx, provider, event, from_query)
+        current.set_attribute("payment.settlement", outcome)
+    ctx.metrics.settled(provider, source, outcome)
+    if outcome == "applied" and event.kind in SETTLED_PAYMENT:
+        ctx.metrics.payment(provider, SETTLED_PAYMENT[event.kind])
+        if event.kind == "payment_succeeded":
+            ctx.metrics.settlement_seconds.labels(provider, source).observe(time.perf_counter() - started)
+    return outcome
+
+
+async def _settle(ctx: PaymentContext, provider: str, event: ProviderEvent, from_query: bool) -> Outcome:
     if event.kind == "payment_pending":
         return "ignored"
     payment = await _payment_for(ctx, provider, event)

@@ -25,6 +25,7 @@ from services.payment.providers.base import ProviderEvent, RefundResult
 from services.payment.refunds import external, repository
 from shared.clock import utcnow
 from shared.db import Document
+from shared.context import after_commit
 from shared.logging import log_event
 
 logger = logging.getLogger("payment.refunds")
@@ -73,6 +74,8 @@ async def book_queried(ctx: PaymentContext, refund: Document, result: RefundResu
     once. False when nothing was booked (still pending, or the id belongs to another refund)."""
     claim = result.provider_refund_id if not refund.get("provider_refund_id") else None
     if not claim:
+        units = sum(line["quantity"] for line in done["items"])
+        after_commit(lambda: ctx.metrics.restocked.inc(units))  # refund_restocked_units_total
         if result.state == "pending":
             return False
         await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")

@@ -163,6 +163,7 @@ async def ask_provider(ctx: PaymentContext, payment: Document, refund: Document)
             await finish_refund(ctx, refund["_id"], succeeded=False)
         return False  # a retryable failure stays pending: reconciliation asks the provider about it
     await repository.record_provider_refund(ctx.db, refund["_id"], result.provider_refund_id, utcnow())
+    ctx.metrics.refund(kind, result.state)
     if result.state != "pending":
         await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
     if result.state == "failed":

@@ -1,213 +1,242 @@
-"""Catalog reads through the gateway on a seeded demo catalog, and how their cost grows with its size.
+"""Catalog listings through the gateway, and how their cost grows with the catalog.
 
-For 1,000 and then 10,000 products (each on a fresh stack and database), prints the seeding time,
-then for each read: the latency of one client alone, and requests/s, p50/p99 latency and errors with
-CLIENTS concurrent clients. The reads: the first page of the newest listing; 5-page walks with
-cursors; products by random id; searches for a word of a product name; a category listing sorted
-by price. Every run is bounded (a number of calls or a duration, whichever ends first) and stops
-by itself; answers other than 200 (a 504 when the catalog is too slow for the gateway) are counted,
-not fatal.
+For each size in SIZES (`BENCH_CATALOG_SIZES`, default 1,000 and 100,000 products), on a fresh
+stack and database: stores the demo catalog (bench/catalog_data.py, dates spread over two years),
+reads every listing shape once (the catalog learns each shape's density on its first page), then
+for each shape measures through the gateway, one client at a time:
+
+- the first page, and a deep page (DEEP_OFFSET items in, or half the listing when it is shorter),
+  reached by walking the cursors: p50 of SERIAL_CALLS requests each;
+- the same two pages read in this process as the service reads them (no HTTP), with the number of
+  queries sent and the documents the database examined for them (explain).
+
+Then CLIENTS concurrent clients read a mix of the shapes for CONCURRENT_SECONDS. At the end, each
+shape's p50 at the largest size divided by its p50 at the smallest: the goal is at most 1.3.
+Answers other than 200 (a 504 when the catalog is too slow for the gateway) are counted, not fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
-import secrets
+import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 from pymongo import AsyncMongoClient
 
+from bench.catalog_data import database_name, page_cost, seed
 from bench.stack import describe, running_stack
-from devtools.seed import demo_catalog, seed_catalog
-from services.catalog.products.search import tokens
+from services.catalog.products.listing import ListingQuery
 from shared.db import Database, MongoClient
 
-SIZES = (1_000, 10_000)
-CLIENTS = 16
-CONCURRENT_SECONDS = 15.0  # no new call starts after this; calls in flight finish
-CONCURRENT_CALLS = 50  # per client
-SERIAL_SECONDS = 5.0
-SERIAL_CALLS = 20
+SIZES = tuple(int(size) for size in os.environ.get("BENCH_CATALOG_SIZES", "1000,100000").split(","))
 PAGE = 20
-WALK_PAGES = 5
-SETTLE_SECONDS = 60.0
-SEED = 2024
-SEED_CONCURRENCY = 4  # the embedded server inserts fastest with a few writers at once
+DEEP_OFFSET = 500
+SERIAL_CALLS = 15
+CLIENTS = 16
+CONCURRENT_SECONDS = 10.0
+GOAL = 1.3
+CATEGORY = "snacks"  # the demo catalog's largest department
+
+# name: the listing's query parameters (besides limit and cursor)
+SHAPES: dict[str, dict[str, Any]] = {
+    "newest": {"sort": "newest"},
+    "category": {"category": CATEGORY, "sort": "newest"},
+    "price_asc": {"sort": "price_asc"},
+    "price_desc": {"sort": "price_desc"},
+    "category+price": {"category": CATEGORY, "sort": "price_asc"},
+    "name": {"sort": "name"},
+    "search q=premium": {"q": "premium", "sort": "newest"},
+    "search q=green te": {"q": "green te", "sort": "newest"},
+    "in_stock": {"in_stock": True, "sort": "newest"},
+}
+
+
+@dataclass
+class ShapeFigures:
+    first_ms: float
+    deep_ms: float
+    deep_offset: int
+    first_direct_ms: float
+    deep_direct_ms: float
+    first_examined: int
+    deep_examined: int
+    first_queries: int
+    deep_queries: int
 
 
 @dataclass
 class Samples:
-    latencies: list[float] = field(default_factory=list)  # of 200 answers, in seconds
-    errors: Counter[int] = field(default_factory=Counter)  # other answers, by status
-
-    def add(self, other: Samples) -> None:
-        self.latencies += other.latencies
-        self.errors.update(other.errors)
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[int] = field(default_factory=Counter)
 
 
-# One call of a workload: one or more requests, each recorded into the samples.
-Call = Callable[[httpx.AsyncClient, random.Random, Samples], Awaitable[None]]
+def url(params: dict[str, Any], cursor: str | None = None) -> str:
+    values = {key: str(value).lower() if isinstance(value, bool) else value for key, value in params.items()}
+    query = httpx.QueryParams(values).set("limit", PAGE)
+    return f"/api/v1/products?{query.set('cursor', cursor) if cursor else query}"
 
 
-@dataclass(frozen=True)
-class Corpus:
-    """What the workloads pick from: the seeded ids, categories and words of names."""
-
-    ids: list[str]
-    categories: list[str]
-    words: list[str]
-
-
-async def get(client: httpx.AsyncClient, url: str, samples: Samples) -> dict[str, object] | None:
-    """One request; its latency (or its status, when not 200) goes into `samples`."""
+async def get(client: httpx.AsyncClient, path: str, samples: Samples) -> dict[str, Any] | None:
     started = time.perf_counter()
     try:
-        response = await client.get(url)
+        response = await client.get(path)
     except httpx.TimeoutException:
-        samples.errors[0] += 1  # no answer at all within the client's timeout
+        samples.errors[0] += 1
         return None
-    elapsed = time.perf_counter() - started
     if response.status_code != 200:
         samples.errors[response.status_code] += 1
         return None
-    samples.latencies.append(elapsed)
-    body: dict[str, object] = response.json()
+    samples.latencies.append(time.perf_counter() - started)
+    body: dict[str, Any] = response.json()
     return body
 
 
-def workloads(corpus: Corpus) -> dict[str, Call]:
-    async def first_page(client: httpx.AsyncClient, rng: random.Random, samples: Samples) -> None:
-        await get(client, f"/api/v1/products?limit={PAGE}", samples)
-
-    async def walk(client: httpx.AsyncClient, rng: random.Random, samples: Samples) -> None:
-        cursor: object = None
-        for _ in range(WALK_PAGES):
-            suffix = f"&cursor={cursor}" if cursor else ""
-            page = await get(client, f"/api/v1/products?limit={PAGE}{suffix}", samples)
-            if page is None or not page["next_cursor"]:
-                return
-            cursor = page["next_cursor"]
-
-    async def by_id(client: httpx.AsyncClient, rng: random.Random, samples: Samples) -> None:
-        await get(client, f"/api/v1/products/{rng.choice(corpus.ids)}", samples)
-
-    async def search(client: httpx.AsyncClient, rng: random.Random, samples: Samples) -> None:
-        await get(client, f"/api/v1/products?limit={PAGE}&q={rng.choice(corpus.words)}", samples)
-
-    async def category_by_price(client: httpx.AsyncClient, rng: random.Random, samples: Samples) -> None:
-        category = rng.choice(corpus.categories)
-        await get(client, f"/api/v1/products?limit={PAGE}&category={category}&sort=price_asc", samples)
-
-    return {
-        f"(a) newest, first page of {PAGE}": first_page,
-        f"(b) newest, {WALK_PAGES}-page walks (per page)": walk,
-        "(c) one product by random id": by_id,
-        "(d) search q=<word of a name>": search,
-        "(d) category=<random>&sort=price_asc": category_by_price,
-    }
+async def deep_cursor(client: httpx.AsyncClient, params: dict[str, Any]) -> tuple[str | None, int]:
+    """The cursor of the page DEEP_OFFSET items in (or half-way through a shorter listing)."""
+    cursors: list[str] = []
+    cursor: str | None = None
+    samples = Samples()
+    while len(cursors) * PAGE < DEEP_OFFSET:
+        page = await get(client, url(params, cursor), samples)
+        if page is None or not page["next_cursor"]:
+            break
+        cursor = page["next_cursor"]
+        cursors.append(cursor)
+    if not cursors:
+        return None, 0
+    index = len(cursors) - 1 if len(cursors) * PAGE >= DEEP_OFFSET else len(cursors) // 2
+    return cursors[index], (index + 1) * PAGE
 
 
-async def run(client: httpx.AsyncClient, call: Call, clients: int, calls: int, seconds: float) -> str:
-    """`clients` concurrent clients, each making up to `calls` calls until `seconds` have passed."""
-    deadline = time.perf_counter() + seconds
+async def p50(client: httpx.AsyncClient, path: str) -> float:
+    samples = Samples()
+    for _ in range(SERIAL_CALLS):
+        await get(client, path, samples)
+    if samples.errors:
+        say(f"      errors: {dict(samples.errors)}")
+    return statistics.median(samples.latencies) * 1000 if samples.latencies else float("nan")
+
+
+async def direct(db: Database, query: ListingQuery) -> tuple[float, int, int]:
+    """p50 of reading the page in this process, and its queries and documents examined."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        cost = await page_cost(db, query)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000, cost.queries, cost.examined
+
+
+async def measure_shape(client: httpx.AsyncClient, db: Database, params: dict[str, Any]) -> ShapeFigures:
+    cursor, offset = await deep_cursor(client, params)
+    first_query = ListingQuery(limit=PAGE, **params)
+    deep_query = replace(first_query, cursor=cursor)
+    first_ms = await p50(client, url(params))
+    deep_ms = await p50(client, url(params, cursor)) if cursor else float("nan")
+    first_direct, first_queries, first_examined = await direct(db, first_query)
+    deep_direct, deep_queries, deep_examined = await direct(db, deep_query) if cursor else (0.0, 0, 0)
+    return ShapeFigures(
+        first_ms, deep_ms, offset, first_direct, deep_direct,
+        first_examined, deep_examined, first_queries, deep_queries,
+    )  # fmt: skip
+
+
+async def concurrent(client: httpx.AsyncClient) -> str:
+    deadline = time.perf_counter() + CONCURRENT_SECONDS
+    shapes = list(SHAPES.values())
 
     async def one_client(number: int) -> Samples:
         rng = random.Random(number)  # noqa: S311 - reproducible picks, not secrets
         samples = Samples()
-        for _ in range(calls):
-            if time.perf_counter() >= deadline:
-                break
-            await call(client, rng, samples)
+        cursor: str | None = None
+        params = rng.choice(shapes)
+        while time.perf_counter() < deadline:
+            page = await get(client, url(params, cursor), samples)
+            cursor = page["next_cursor"] if page and rng.random() < 0.8 else None
+            if cursor is None:
+                params = rng.choice(shapes)
         return samples
 
     started = time.perf_counter()
     total = Samples()
-    for samples in await asyncio.gather(*(one_client(number) for number in range(clients))):
-        total.add(samples)
+    for samples in await asyncio.gather(*(one_client(number) for number in range(CLIENTS))):
+        total.latencies += samples.latencies
+        total.errors.update(samples.errors)
     elapsed = time.perf_counter() - started
-    errors = ", ".join(f"{count} x {status or 'timeout'}" for status, count in sorted(total.errors.items()))
-    figures = describe(total.latencies) if total.latencies else "no successful request"
-    return f"{len(total.latencies) / elapsed:7.1f} req/s  {figures}" + (
-        f"  errors: {errors}" if errors else ""
-    )
+    errors = f"  errors: {dict(total.errors)}" if total.errors else ""
+    return f"{len(total.latencies) / elapsed:7.1f} pages/s  {describe(total.latencies)}{errors}"
 
 
-async def load_corpus(db: Database, products: int) -> Corpus:
-    ids = [str(doc["_id"]) for doc in await db.products.find({}, {"_id": 1}).to_list()]
-    catalog = demo_catalog(products, SEED)
-    words = sorted({word for p in catalog.products if p.active for word in tokens(p.name) if len(word) >= 4})
-    return Corpus(ids, [category.slug for category in catalog.categories], words)
-
-
-async def measure(gateway_url: str, db: Database, products: int) -> None:
-    started = time.perf_counter()
-    summary = await seed_catalog(db, products=products, seed=SEED, concurrency=SEED_CONCURRENCY)
-    seconds = time.perf_counter() - started
-    say(
-        f"seeded {summary.products_created:,} products in {seconds:.1f}s "
-        f"({summary.products_created / seconds:.0f}/s through create_product, {SEED_CONCURRENCY} writers)"
-    )
-    corpus = await load_corpus(db, products)
+async def measure(gateway_url: str, db: Database, products: int) -> dict[str, ShapeFigures]:
+    seconds = await seed(db, products)
+    say(f"stored {products:,} products in {seconds:.1f}s")
+    figures: dict[str, ShapeFigures] = {}
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=60, limits=limits) as client:
-        for name, call in workloads(corpus).items():
-            say(f"  {name}")
-            say(f"    1 client       {await run(client, call, 1, SERIAL_CALLS, SERIAL_SECONDS)}")
-            concurrent = await run(client, call, CLIENTS, CONCURRENT_CALLS, CONCURRENT_SECONDS)
-            say(f"    {CLIENTS} clients     {concurrent}")
-            await settle(client, corpus)
+        for params in SHAPES.values():  # each shape's first page once: the catalog learns its density
+            await get(client, url(params), Samples())
+        say(
+            f"  {'shape':<18} {'first ms':>9} {'deep ms':>8} {'(offset)':>8}   in-process first/deep ms"
+            "   queries first/deep   examined first/deep"
+        )
+        for name, params in SHAPES.items():
+            shape = figures[name] = await measure_shape(client, db, params)
+            say(
+                f"  {name:<18} {shape.first_ms:9.1f} {shape.deep_ms:8.1f} {shape.deep_offset:>8}   "
+                f"{shape.first_direct_ms:10.1f} / {shape.deep_direct_ms:<8.1f}   "
+                f"{shape.first_queries:7d} / {shape.deep_queries:<7d}   "
+                f"{shape.first_examined:7d} / {shape.deep_examined:<7d}"
+            )
+        mixed = await concurrent(client)
+        say(f"  {CLIENTS} clients, a mix of the shapes (80% go on to the next page): {mixed}")
+    return figures
 
 
-async def settle(client: httpx.AsyncClient, corpus: Corpus) -> None:
-    """Wait until the catalog has finished the work of requests the gateway gave up on (504s)."""
-    deadline = time.perf_counter() + SETTLE_SECONDS
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        await client.get(f"/api/v1/products/{corpus.ids[0]}")
-        if time.perf_counter() - started < 0.2:
-            return
+def report(results: dict[int, dict[str, ShapeFigures]]) -> None:
+    small, large = min(results), max(results)
+    if small == large:
+        return
+    say(f"-- p50 at {large:,} / p50 at {small:,} products (goal: at most {GOAL}) --")
+    for name in SHAPES:
+        before, after = results[small][name], results[large][name]
+        ratios = [after.first_ms / before.first_ms, after.deep_ms / before.deep_ms]
+        verdict = "met" if all(ratio <= GOAL for ratio in ratios) else "NOT met"
+        say(f"  {name:<18} first page {ratios[0]:5.2f}x   deep page {ratios[1]:5.2f}x   {verdict}")
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-async def seeded_stack_run(gateway_url: str, mongodb_url: str, database: str, products: int) -> None:
+async def seeded_run(
+    gateway_url: str, mongodb_url: str, database: str, products: int, drop: bool
+) -> dict[str, ShapeFigures]:
     mongo: MongoClient = AsyncMongoClient(mongodb_url, tz_aware=True, w="majority")
     try:
-        await measure(gateway_url, mongo[database], products)
+        return await measure(gateway_url, mongo[database], products)
     finally:
-        await mongo.close()
-
-
-async def drop(mongodb_url: str, database: str) -> None:
-    mongo: MongoClient = AsyncMongoClient(mongodb_url)
-    try:
-        await mongo.drop_database(database)
-    finally:
+        if drop:  # the embedded server goes as a whole with its temporary directory
+            await mongo.drop_database(database)
         await mongo.close()
 
 
 def main() -> None:
-    say(
-        f"through the gateway; each read: 1 client ({SERIAL_CALLS} calls or {SERIAL_SECONDS:.0f}s), then "
-        f"{CLIENTS} concurrent clients ({CONCURRENT_CALLS} calls each or {CONCURRENT_SECONDS:.0f}s)"
-    )
+    say(f"through the gateway, one client: p50 of {SERIAL_CALLS} requests per page; {PAGE} items a page")
+    results: dict[int, dict[str, ShapeFigures]] = {}
     for products in SIZES:
         # A database of its own, so that with MONGODB_URL nothing but this throw-away one is touched.
-        database = f"bench_catalog_{secrets.token_hex(4)}"
+        database = database_name()
         with running_stack({"MONGODB_DB": database}) as stack:
             say(f"-- {products:,} products ({'embedded server' if stack.embedded else 'MONGODB_URL'})")
-            try:
-                asyncio.run(seeded_stack_run(stack.gateway_url, stack.mongodb_url, database, products))
-            finally:
-                if not stack.embedded:
-                    asyncio.run(drop(stack.mongodb_url, database))
+            run = seeded_run(stack.gateway_url, stack.mongodb_url, database, products, not stack.embedded)
+            results[products] = asyncio.run(run)
+    report(results)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from services.catalog.categories.schemas import CategoryCreate
 from services.catalog.categories.service import create_category
 from services.catalog.collections import COLLECTIONS
 from services.catalog.products.errors import DuplicateSku
-from services.catalog.products.schemas import ProductCreate
+from services.catalog.products.schemas import Price, ProductCreate
 from services.catalog.products.service import create_product
 from shared.db import Database, ensure_collections
-from shared.money import Money
 
 DEFAULT_SEED = 2024
 OUT_OF_STOCK_SHARE = 0.10
@@ -99,12 +98,12 @@ def _product(
     )
 
 
-def _price(rng: random.Random, taka: float, usd_share: float) -> Money:
+def _price(rng: random.Random, taka: float, usd_share: float) -> Price:
     """A shop-like price in minor units: whole taka rounded to 5/10/50 in poisha, or $x.99 in cents."""
     if rng.random() < usd_share:
-        return Money(amount=max(99, round(taka / TAKA_PER_USD) * 100 - 1), currency="USD")
+        return Price(amount=max(99, round(taka / TAKA_PER_USD) * 100 - 1), currency="USD")
     step = 5 if taka < 100 else 10 if taka < 1000 else 50
-    return Money(amount=max(step, round(taka / step) * step) * 100, currency="BDT")
+    return Price(amount=max(step, round(taka / step) * step) * 100, currency="BDT")
 
 
 async def seed_catalog(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
+from services.catalog.products.windows import ID_SCALE, Segment, ShapeMemory, Start
+from shared.clock import utcnow
 from shared.db import Database, Document
+from shared.money import MAX_AMOUNT
 
 
 async def insert_product(db: Database, product: Document) -> None:
@@ -29,7 +34,108 @@ async def find_by_sku(db: Database, sku: str) -> Document | None:
 async def list_products(
     db: Database, query: Document, sort: list[tuple[str, int]], limit: int
 ) -> list[Document]:
+    """The first `limit` products of a listing in `sort` order; a listing filter is read in windows."""
+    if isinstance(query, ListingFilter):
+        return await read_listing(db, query.plan, limit)
     return await db.products.find(query).sort(sort).limit(limit).to_list()
+
+
+# Densities of the listing shapes this process has served (windows.py): the next page of a shape
+# starts with a window sized from them.
+SHAPES = ShapeMemory()
+# Empty `_id` windows in a row before the rest of a sort key's ties is read at once.
+TIE_MAX_EMPTY = 3
+
+
+async def read_listing(
+    db: Database, plan: ListingPlan, limit: int, queries: list[Document] | None = None
+) -> list[Document]:
+    """The first `limit` products of a listing, read in windows; `queries` (if given) collects every
+    query sent, for benchmarks and explain."""
+    if plan.matches_nothing:
+        return []
+    found: list[Document] = []
+    for equality in plan.equalities:
+        found += await _walk(db, plan, equality, limit, queries)
+    if len(plan.equalities) > 1:  # several walks, merged in the listing's order
+        spec = plan.spec
+        found.sort(key=lambda doc: (sort_key(doc, spec), doc["_id"]), reverse=spec.direction == -1)
+    return found[:limit]
+
+
+async def _walk(
+    db: Database, plan: ListingPlan, equality: Document, need: int, queries: list[Document] | None
+) -> list[Document]:
+    spec, shape = plan.spec, plan.shape(equality)
+    found: list[Document] = []
+    start = plan.start
+    if plan.after is not None:
+        key, last_id = plan.after
+        # The rest of the cursor's own sort key: one read while ties are few (most shapes), in
+        # windows of `_id` once a read showed more than a page of them (prices at round amounts).
+        tie_learned = SHAPES.get((*shape, "ties"))
+        ties = Segment("_id", ID_SCALE, spec.direction, tie_learned, need, max_empty=TIE_MAX_EMPTY)
+        ties.start = Start(last_id, inclusive=False)
+        found += await _read(db, plan, {**equality, spec.field: key}, ties, queries)
+        if not found:
+            tie_learned.density = None
+        start = Start(key, inclusive=False)
+    if len(found) < need:
+        learned, sort_wide = SHAPES.get(shape), SHAPES.get((plan.sort,))
+        keys = Segment(spec.field, spec.scale, spec.direction, learned, need - len(found))
+        keys.start, keys.end, keys.first_width = start, plan.end, spec.first_width
+        # A shape never read starts from what any shape of its sort showed: the densest windows (the
+        # narrowest), and the most extreme first key (the first window is open beyond it).
+        if learned.density is None:
+            learned.density = sort_wide.density
+        keys.origin = learned.origin if learned.origin is not None else sort_wide.origin
+        if keys.origin is None:
+            keys.origin = _origin(spec)
+        walked = await _read(db, plan, equality, keys, queries)
+        if walked and start is None:
+            learned.origin = sort_key(walked[0], spec)
+            if sort_wide.origin is None or _beyond(learned.origin, sort_wide.origin, -spec.direction):
+                sort_wide.origin = learned.origin
+        if learned.density is not None and (sort_wide.density or 0.0) < learned.density:
+            sort_wide.density = learned.density
+        found += walked
+    return found
+
+
+def _beyond(key: Any, other: Any, direction: int) -> bool:
+    return bool(key > other) if direction == 1 else bool(key < other)
+
+
+def _origin(spec: SortSpec) -> Any:
+    """Where a walk of a sort never read before begins: now for dates, the scale's ends otherwise."""
+    if spec.field == "created_at":
+        return utcnow()
+    if spec.field == "name_key":
+        return ""
+    return 0 if spec.direction == 1 else MAX_AMOUNT
+
+
+async def _read(
+    db: Database, plan: ListingPlan, equality: Document, segment: Segment, queries: list[Document] | None
+) -> list[Document]:
+    found: list[Document] = []
+    while (window := segment.next_window()) is not None:
+        asked = segment.need - segment.found
+        # A final window open at both ends (a walk whose guess ran past the scale) bounds nothing.
+        match = {**equality, segment.path: window.bounds} if window.bounds else dict(equality)
+        pipeline: list[Document] = [{"$match": match}]
+        if plan.residual:
+            # A stage of its own: the embedded server plans only the first $match, and needs it to
+            # be the equalities and one range; MongoDB merges the two.
+            pipeline.append({"$match": plan.residual})
+        pipeline += [{"$sort": dict(plan.spec.mongo_sort())}, {"$limit": asked}]
+        if queries is not None:
+            queries.append({"pipeline": pipeline})
+        docs = await (await db.products.aggregate(pipeline)).to_list()
+        segment.record(window, docs, asked)
+        found += docs
+    segment.finish()
+    return found
 
 
 async def update_if_version(
@@ -71,3 +177,21 @@ async def increment_stock(
 
 async def insert_adjustment(db: Database, adjustment: Document, session: AsyncClientSession) -> None:
     await db.stock_adjustments.insert_one(adjustment, session=session)
+
+
+async def products_by_id(db: Database, after: ObjectId | None, limit: int) -> list[Document]:
+    """A batch of products in `_id` order (what a migration needs of them), from after `after`."""
+    query: Document = {} if after is None else {"_id": {"$gt": after}}
+    fields = {"name": 1, "description": 1, "sku": 1, "category": 1, "search_terms": 1, "version": 1}
+    return await db.products.find(query, fields).sort("_id", 1).limit(limit).to_list()
+
+
+async def set_search_terms(db: Database, product_id: ObjectId, version: int, terms: list[str]) -> bool:
+    """Store recomputed search terms unless the product changed since `version` was read.
+
+    The version stays: what the API shows of the product is unchanged.
+    """
+    result = await db.products.update_one(
+        {"_id": product_id, "version": version}, {"$set": {"search_terms": terms}}
+    )
+    return result.modified_count == 1

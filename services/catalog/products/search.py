@@ -2,7 +2,11 @@
 serves text search on MongoDB and on the embedded server alike (neither needs a text index).
 
 User text never becomes an operator: it is cut into plain tokens, each matched exactly, the last
-one as a prefix through an anchored, escaped regular expression (an index range scan).
+one as a prefix. A product stores its distinct tokens and, for each, its prefixes of 2 to
+PREFIX_LENGTH characters marked with PREFIX_MARK (`rice` stores `rice`, `ri*`, `ric*`, `rice*`). So
+every search word, the prefix included, is one exact key of the `search_newest` index, which a
+listing page can read in windows of `created_at` (listing.py): an exact key bounds the scan on
+any planner, where a prefix range on the leading key would make every page read all its matches.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bson import Regex
 
@@ -19,6 +24,10 @@ MIN_TOKEN_LENGTH = 2
 MAX_TOKEN_LENGTH = 30
 MAX_QUERY_TOKENS = 5
 MAX_STORED_TERMS = 300
+# Longer prefixes are looked up by their first PREFIX_LENGTH characters, the rest checked on the
+# documents found. 6 keeps typed words selective for about four index entries per stored token.
+PREFIX_LENGTH = 6
+PREFIX_MARK = "*"  # never part of a token, so a prefix entry is never mistaken for a word
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -30,27 +39,54 @@ def tokens(text: str) -> list[str]:
 
 
 def search_terms(*fields: str | None) -> list[str]:
-    """Distinct tokens of a product's searchable fields, in first-seen order."""
+    """Distinct tokens of a product's searchable fields, in first-seen order, then their prefixes."""
     seen: dict[str, None] = {}
     for field in fields:
         for token in tokens(field or ""):
             seen.setdefault(token, None)
-    return list(seen)[:MAX_STORED_TERMS]
+    words = list(seen)[:MAX_STORED_TERMS]
+    prefixes = dict.fromkeys(prefix_key(word[:length]) for word in words for length in _prefix_lengths(word))
+    return words + list(prefixes)
 
 
-def search_filter(query: str) -> Document | None:
-    """The filter for a search query, or None when it holds no searchable token."""
+def _prefix_lengths(word: str) -> range:
+    return range(MIN_TOKEN_LENGTH, min(len(word), PREFIX_LENGTH) + 1)
+
+
+def prefix_key(prefix: str) -> str:
+    """The stored entry that every product with a token starting with `prefix` carries."""
+    return prefix[:PREFIX_LENGTH] + PREFIX_MARK
+
+
+def is_current(stored: Iterable[str]) -> bool:
+    """Whether stored terms carry prefix entries (products written before they existed do not)."""
+    return any(term.endswith(PREFIX_MARK) for term in stored)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search is read: one exact index key, and the full condition checked on what it finds."""
+
+    key: str  # a value of `search_terms` every match carries
+    condition: Document  # every word matches: whole words exactly, the last as a prefix
+
+
+def search_plan(query: str) -> SearchPlan | None:
+    """The plan of a search query, or None when it holds no searchable token."""
     asked = _distinct(tokens(query))[:MAX_QUERY_TOKENS]
     if not asked:
         return None
     *whole, last = asked
+    # The longest word is likely the rarest; a whole word is its own key, the last word's key is its
+    # (possibly shortened) prefix entry.
+    candidates = [(len(word), word) for word in whole] + [(min(len(last), PREFIX_LENGTH), prefix_key(last))]
+    key = max(candidates)[1]
     prefix = Regex("^" + re.escape(last))
     if not whole:
         # `$regex`, not a bare regex value: MongoDB takes both, the embedded server only this one
         # (tests/catalog/test_seed.py found it).
-        return {"search_terms": {"$regex": prefix.pattern}}
-    # Every word must match: whole words exactly, the last as a prefix (typing ahead).
-    return {"search_terms": {"$all": [*whole, prefix]}}
+        return SearchPlan(key, {"search_terms": {"$regex": prefix.pattern}})
+    return SearchPlan(key, {"search_terms": {"$all": [*whole, prefix]}})
 
 
 def _distinct(values: Iterable[str]) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.ids import OBJECT_ID_PATTERN
@@ -48,6 +49,18 @@ class PlaceOrder(BaseModel):
         Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)] | SkipJsonSchema[None]
     ) = None
     from_cart: StrictBool = False
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _at_most_max_lines(cls, value: object) -> object:
+        # Judged before the list-or-null union, so a huge list is one error (not one per branch).
+        if isinstance(value, list) and len(value) > MAX_LINES:
+            raise PydanticCustomError(
+                "too_long",
+                "List should have at most {max_length} items after validation, not {actual_length}",
+                {"field_type": "List", "max_length": MAX_LINES, "actual_length": len(value)},
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> PlaceOrder:

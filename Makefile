@@ -16,7 +16,7 @@ YAML_FILES = $(shell git ls-files --cached --others --exclude-standard -- '*.yml
 # The bench-% targets are pattern rules: declared .PHONY they would never run (make skips implicit
 # rule search for phony targets), so they are left out here.
 .PHONY: help install run seed test check lint check-secrets secrets-baseline shellcheck yamllint \
-	hadolint sbom audit-deps format bench lock clean
+	hadolint sbom audit-deps format bench loadtest lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -58,8 +58,9 @@ check-secrets: $(STAMP)  ## Fail on a committed secret (detect-secrets, the proj
 		--baseline .secrets.baseline --plugin devtools/secret_scan.py
 	@echo "check-secrets: no new secrets (audited findings: .secrets.baseline)"
 
-# Lines that name where a secret is kept, never a secret: a Kubernetes Secret's name (secretName: shop-tls).
-export SECRET_REFERENCE_LINES := ^\s*(- )?secretName: [a-z0-9.-]+\s*$$
+# Lines that name where a secret is kept, never a secret: a Kubernetes Secret's name (secretName: shop-tls;
+# detect-secrets reads YAML values quoted).
+export SECRET_REFERENCE_LINES := ^\s*(- )?secretName: ["']?[a-z0-9.-]+["']?\s*$$
 SECRETS_SCAN = $(BIN)/detect-secrets scan --plugin devtools/secret_scan.py \
 	--exclude-files '^requirements(-dev)?\.lock$$' --exclude-lines "$$SECRET_REFERENCE_LINES"
 # After a reviewed change of findings: rewrite the baseline, then mark each finding real or not with
@@ -102,8 +103,13 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 bench: $(STAMP)  ## Run every benchmark against fresh stacks (prints figures, asserts nothing; ~18 min)
 	$(BIN)/python -m bench
 
-bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders, bench-backup
+bench-%: $(STAMP)  ## One benchmark: bench-transactions, bench-auth, bench-catalog, bench-orders, bench-gateway, bench-backup
 	$(BIN)/python -m bench.$*
+
+# Ramp until p95 > 500 ms or a failure, then hold 80% of it for LOADTEST_HOLD_SECONDS (default 600);
+# LOADTEST_STEP_SECONDS, LOADTEST_STEP_USERS, LOADTEST_MAX_USERS shorten or widen the ramp.
+loadtest: $(STAMP)  ## Load test of the whole shop (Locust, ~20 min): report in docs/performance/loadtest.md
+	$(BIN)/python -m bench.loadtest
 
 # Existing pins are kept unless pyproject.toml needs another version (pip-compile --upgrade-package NAME
 # moves one); every file's hash is recorded, and the runtime lock is constrained by the development one.

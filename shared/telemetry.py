@@ -136,7 +136,11 @@ def aiohttp_trace_configs() -> list[aiohttp.TraceConfig]:
 @contextmanager
 def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None) -> Iterator[Span]:
     """A span of our own (a transaction, a provider call, a settlement, a background pass), child of
-    the current one. An exception is recorded on it and passes on."""
+    the current one. An exception is recorded on it and passes on. Tracing off: a shared
+    non-recording span, and nothing else done."""
+    if not _enabled:
+        yield trace.INVALID_SPAN
+        return
     with _tracer.start_as_current_span(name, attributes=attributes, record_exception=True) as current:
         yield current
 

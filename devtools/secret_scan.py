@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from detect_secrets.core.potential_secret import PotentialSecret
@@ -132,3 +132,50 @@ class CommittedEnvFileDetector(BasePlugin):
         match = ASSIGNMENT.match(string)
         if match is not None and literal_value(match["value"]):
             yield match["name"]
+
+
+# --- `python -m devtools.secret_scan [FILE...]`: the check `make check-secrets` runs -------------------
+# detect-secrets' own pre-commit hook rewrites the baseline whenever a known finding moves to another
+# line and then fails until the rewrite is committed, so any edit above a known finding would fail CI.
+# This check compares findings by file, type and hash only, and accepts a known one only once audited
+# as not a secret.
+
+BASELINE = ".secrets.baseline"
+
+
+def check(filenames: list[str], baseline_path: str = BASELINE) -> list[str]:
+    """One line per problem: a finding the baseline lacks, or a baseline entry not audited false."""
+    # Imported here: loading the baseline configures detect-secrets' plugins (these ones included).
+    from detect_secrets.core import baseline
+    from detect_secrets.core.secrets_collection import SecretsCollection
+
+    known = baseline.load(baseline.load_from_file(baseline_path), baseline_path)
+    found = SecretsCollection()
+    found.scan_files(*filenames)
+    problems = [
+        f"{filename}:{secret.line_number}: {secret.type} (mark a fake value `# pragma: allowlist secret`)"
+        for filename, secret in found - known
+    ]
+    for filename, secret in known:
+        if secret.is_secret is not False:
+            verdict = "is a real secret" if secret.is_secret else "is not audited yet"
+            problems.append(f"{filename}:{secret.line_number}: {secret.type} in {baseline_path} {verdict}")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    filenames = [name for name in argv if Path(name).is_file()]
+    problems = check(filenames)
+    for problem in problems:
+        print(f"check-secrets: {problem}")
+    if problems:
+        print(f"check-secrets: {len(problems)} problem(s); docs/secrets.md says how to resolve each")
+        return 1
+    print(f"check-secrets: {len(filenames)} files, no secret beyond those audited in {BASELINE}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

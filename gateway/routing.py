@@ -7,6 +7,7 @@ from collections.abc import Iterable
 # Public path prefix -> owning service. A prefix matches itself and everything below it.
 ROUTE_PREFIXES: dict[str, str] = {
     "/api/v1/auth": "auth",
+    "/api/v1/audit": "auth",  # the audit trail every service writes; auth serves it to admins
     "/api/v1/products": "catalog",
     "/api/v1/categories": "catalog",
     "/api/v1/cart": "order",

@@ -19,6 +19,7 @@ from devstack.stack import Stack, StackError, StackSettings, settings_on_free_po
 from shared.db import Database
 from shared.db import MongoClient as AsyncClient
 from shared.forwarding import INTERNAL_TOKEN_HEADER
+from tests.audit.secrets_scan import known_secrets, leaks, product_logs
 from tests.builders import bearer, login, register
 
 
@@ -113,6 +114,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_name: str) -> Itera
     if not running.embedded:
         with MongoClient[dict[str, object]](running.mongodb_url) as client:
             client.drop_database(database_name)
+    # The whole run's logs, of every product process any test started: no secret, no token.
+    found = leaks(product_logs(tmp_path_factory.getbasetemp()), known_secrets([root / "data"]))
+    if found:
+        pytest.fail("secrets in the logs:\n" + "\n".join(found[:50]))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ adapter modules perform, nothing more:
   `products`: return refunded units (update only); the order `outbox`: read closed orders' events
   (services/payment/orders/repository.py).
 
+The audit trail (`audit`, shared/audit.py) is owned by auth, which creates it and serves it to
+admins; the other services may only insert into it, never read, change or remove a record.
+
 The operator's tool gets two more users: `backup` reads everything (shop backup, audit-data,
 launch-check) and `restore` may rewrite the database (shop restore, run by hand). The gateway keeps
 no data and has no user. The table in docs/deployment.md is this module in prose; a test keeps the
@@ -23,6 +26,8 @@ from typing import Any
 # What an owner does with its collections: queries, writes, deletes (TTL-less clean-ups and cart
 # lines), and the start-up creation of the collection and its indexes (shared/db.py).
 OWNER_ACTIONS = ("find", "insert", "update", "remove", "createCollection", "createIndex", "listIndexes")
+# What a service that audits but does not own the trail may do there: append, nothing else.
+AUDIT_APPEND = {"audit": ("insert",)}
 # Start-up lists the database's collections to create only the missing ones (names only, no data).
 DATABASE_ACTIONS = ("listCollections",)
 
@@ -67,18 +72,19 @@ class Principal:
 PRINCIPALS: tuple[Principal, ...] = (
     Principal(
         "auth",
-        owns=("users", "token_families", "refresh_tokens", "login_failures"),
-        purpose="accounts, sessions and login throttling",
+        owns=("users", "token_families", "refresh_tokens", "login_failures", "audit"),
+        purpose="accounts, sessions and login throttling; the audit trail",
     ),
     Principal(
         "catalog",
         owns=("categories", "products", "stock_adjustments"),
+        crosses={**AUDIT_APPEND},
         purpose="products, prices and stock",
     ),
     Principal(
         "order",
         owns=("carts", "orders", "checkout_guards", "idempotency_keys", "outbox"),
-        crosses={"products": ("find", "update")},
+        crosses={"products": ("find", "update"), **AUDIT_APPEND},
         purpose="carts and orders; prices read and stock taken or returned at checkout, cancel and expiry",
     ),
     Principal(
@@ -91,7 +97,7 @@ PRINCIPALS: tuple[Principal, ...] = (
             "payment_outbox",
             "sandbox_ledger",
         ),
-        crosses={"orders": ("find", "update"), "products": ("update",), "outbox": ("find",)},
+        crosses={"orders": ("find", "update"), "products": ("update",), "outbox": ("find",), **AUDIT_APPEND},
         purpose="payments and refunds; orders paid and refunded, refunded units returned, closed orders read",
     ),
     Principal("backup", builtin_role="read", purpose="shop backup, audit-data, launch-check (read-only)"),

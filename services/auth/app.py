@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.auth.audit.router import router as audit_router
 from services.auth.collections import COLLECTIONS
 from services.auth.passwords.hashing import Argon2Parameters, PasswordHasher
 from services.auth.sessions.router import router as sessions_router
 from services.auth.settings import AuthSettings, get_settings
+from services.auth.tokens.audit import record_signing_key
 from services.auth.tokens.keys import KeyRing
 from services.auth.tokens.router import router as tokens_router
 from services.auth.users.router import router as users_router
@@ -46,6 +48,7 @@ async def accounts(app: FastAPI) -> AsyncIterator[None]:
     # The first login for an unknown email must not take longer than the rest (timing oracle).
     await app.state.password_hasher.warm_up()
     await ensure_bootstrap_admin(app.state.db, app.state.password_hasher, settings)
+    await record_signing_key(app.state.db, app.state.key_ring)
     yield
 
 
@@ -54,7 +57,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings or get_settings(),
         title="Auth service",
         collections=COLLECTIONS,
-        routers=[users_router, sessions_router, tokens_router],
+        routers=[users_router, sessions_router, tokens_router, audit_router],
         token_verifier=own_keys_verifier,
         lifespans=[accounts],
     )

@@ -1,7 +1,8 @@
 """The collections the auth service owns, with their indexes (created at start-up)."""
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from shared.audit import AUDIT_COLLECTION
 from shared.db import CollectionIndexes
 
 COLLECTIONS: CollectionIndexes = {
@@ -18,5 +19,16 @@ COLLECTIONS: CollectionIndexes = {
     ],
     "login_failures": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="purge_when_expired")
+    ],
+    # The audit trail: every service appends (shared/audit.py), auth owns it and serves the listing;
+    # newest first, alone or after one equality filter, so every page is read from an index.
+    AUDIT_COLLECTION: [
+        IndexModel([("at", DESCENDING), ("_id", DESCENDING)], name="newest"),
+        IndexModel([("actor.id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="actor"),
+        IndexModel([("action", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="action"),
+        IndexModel(
+            [("target.type", ASCENDING), ("target.id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],
+            name="target",
+        ),
     ],
 }

@@ -22,6 +22,7 @@ from services.auth.sessions.errors import InvalidRefreshToken
 from services.auth.sessions.schemas import LoginRequest, RefreshRequest, RefreshTokenDelivery, TokenPair
 from services.auth.sessions.service import IssuedTokens, SessionContext
 from services.auth.settings import AuthSettings
+from shared.audit import RequestOrigin
 from shared.deps import Db, Mongo
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -84,8 +85,9 @@ async def login(
     hasher: Hasher,
     ip: ClientIp,
     captcha_ok: CaptchaVerified,
+    origin: RequestOrigin,
 ) -> TokenPair:
-    issued = await login_use_case.login(ctx, hasher, body, ip=ip, captcha_ok=captcha_ok)
+    issued = await login_use_case.login(ctx, hasher, body, ip=ip, captcha_ok=captcha_ok, origin=origin)
     return _respond(response, ctx.settings, issued, body.refresh_token_delivery)
 
 

@@ -24,6 +24,7 @@ from services.auth.sessions import repository
 from services.auth.settings import AuthSettings
 from services.auth.tokens.access import issue_access_token
 from services.auth.tokens.keys import KeyRing
+from shared.audit import Action, Actor, ActorRole, Caller, Origin, Target, audit
 from shared.context import ServiceContext
 from shared.db import Document
 from shared.logging import log_event
@@ -107,8 +108,9 @@ def issue_tokens(
     )
 
 
-async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
-    """A new token family for a user who has just proved who they are."""
+async def start_session(ctx: SessionContext, user: Document, origin: Origin | None = None) -> IssuedTokens:
+    """A new token family for a user who has just proved who they are; the login's audit record
+    commits with it."""
     now = datetime.now(UTC)
     family = {
         "_id": uuid.uuid4().hex,
@@ -121,9 +123,15 @@ async def start_session(ctx: SessionContext, user: Document) -> IssuedTokens:
     token = compose(family["_id"], secrets.token_urlsafe(32))
     doc = refresh_token_document(ctx.settings, hash_refresh_token(ctx.settings, token), family, now)
 
+    caller = Caller(Actor(str(user["_id"]), ActorRole(user["role"])), origin or Origin())
+
     async def store(session: AsyncClientSession) -> None:
         await repository.insert_family(ctx.db, family, session)
         await repository.insert_refresh_token(ctx.db, doc, session)
+        target = Target("account", user["email"])
+        await audit(
+            ctx.db, Action.LOGIN_SUCCEEDED, caller, target, session, details={"session": family["_id"]}
+        )
 
     await ctx.transaction(store)
     log_event(logger, "session.started", user_id=str(user["_id"]), family_id=family["_id"])

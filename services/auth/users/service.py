@@ -14,6 +14,7 @@ from services.auth.settings import AuthSettings
 from services.auth.users import repository
 from services.auth.users.errors import EmailTaken, UserNotFound, WeakPassword
 from services.auth.users.schemas import RegisterRequest, User
+from shared.audit import Action, Caller, Target, audit
 from shared.db import Database, Document
 from shared.errors import CaptchaRequired
 from shared.logging import log_event
@@ -93,3 +94,7 @@ async def ensure_bootstrap_admin(db: Database, hasher: PasswordHasher, settings:
     doc = new_user_document(email, "Administrator", await hasher.hash(password), "admin")
     if await repository.insert_if_absent(db, doc):
         log_event(logger, "user.bootstrap_admin_created", email=email)
+        created = await repository.find_by_email(db, email)
+        target = Target("user", str(created["_id"]) if created else email)
+        after = {"email": email, "role": "admin"}
+        await audit(db, Action.ROLE_GRANTED, Caller.system("bootstrap"), target, before=None, after=after)

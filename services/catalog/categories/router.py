@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from services.catalog.categories import service
 from services.catalog.categories.schemas import Category, CategoryCreate, CategoryList
+from shared.audit import Caller, RequestOrigin
 from shared.deps import AdminUser, Db
 from shared.http_cache import conditional_json
 
@@ -18,5 +19,5 @@ async def list_categories(request: Request, db: Db) -> Response:
 @router.post(
     "", status_code=status.HTTP_201_CREATED, response_model=Category, summary="Create a category (admin)"
 )
-async def create_category(body: CategoryCreate, db: Db, _: AdminUser) -> Category:
-    return await service.create_category(db, body)
+async def create_category(body: CategoryCreate, db: Db, admin: AdminUser, origin: RequestOrigin) -> Category:
+    return await service.create_category(db, body, Caller.of(admin, origin))

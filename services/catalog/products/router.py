@@ -20,6 +20,7 @@ from services.catalog.products.schemas import (
     StockAdjustmentResult,
 )
 from services.catalog.settings import CatalogSettings
+from shared.audit import Caller, RequestOrigin
 from shared.context import ServiceContext
 from shared.deps import AdminUser, Db, OptionalUser, get_context
 from shared.http_cache import conditional_json
@@ -85,25 +86,32 @@ async def get_product(request: Request, product_id: ProductId, db: Db) -> Respon
     "", status_code=status.HTTP_201_CREATED, response_model=Product, summary="Create a product (admin)"
 )
 async def create_product(
-    body: ProductCreate, db: Db, _: AdminUser, offered: Offered, response: Response
+    body: ProductCreate, db: Db, admin: AdminUser, origin: RequestOrigin, offered: Offered, response: Response
 ) -> Product:
-    product = await service.create_product(db, body, offered)
+    product = await service.create_product(db, body, offered, Caller.of(admin, origin))
     response.headers["Location"] = f"{router.prefix}/{product.id}"
     return product
 
 
 @router.patch("/{product_id}", response_model=Product, summary="Change a product (admin)")
 async def patch_product(
-    product_id: ProductId, body: ProductPatch, db: Db, _: AdminUser, offered: Offered
+    product_id: ProductId,
+    body: ProductPatch,
+    db: Db,
+    admin: AdminUser,
+    origin: RequestOrigin,
+    offered: Offered,
 ) -> Product:
-    return await service.patch_product(db, product_id, body, offered)
+    return await service.patch_product(db, product_id, body, offered, Caller.of(admin, origin))
 
 
 @router.delete(
     "/{product_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Deactivate a product (admin)"
 )
-async def deactivate_product(product_id: ProductId, db: Db, _: AdminUser) -> Response:
-    await service.deactivate_product(db, product_id)
+async def deactivate_product(
+    product_id: ProductId, db: Db, admin: AdminUser, origin: RequestOrigin
+) -> Response:
+    await service.deactivate_product(db, product_id, Caller.of(admin, origin))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,6 +121,6 @@ async def deactivate_product(product_id: ProductId, db: Db, _: AdminUser) -> Res
     summary="Add or remove stock with a reason (admin)",
 )
 async def adjust_stock(
-    product_id: ProductId, body: StockAdjustmentRequest, ctx: Context, admin: AdminUser
+    product_id: ProductId, body: StockAdjustmentRequest, ctx: Context, admin: AdminUser, origin: RequestOrigin
 ) -> StockAdjustmentResult:
-    return await stock.adjust_stock(ctx, product_id, body, admin)
+    return await stock.adjust_stock(ctx, product_id, body, admin, origin)

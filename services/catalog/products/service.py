@@ -19,6 +19,7 @@ from services.catalog.products.errors import (
 from services.catalog.products.listing import SORTS, ListingQuery, encode_cursor, listing_filter
 from services.catalog.products.schemas import Product, ProductCreate, ProductList, ProductPatch
 from services.catalog.products.search import name_key, search_terms
+from shared.audit import Action, Caller, Target, audit
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.errors import Conflict
@@ -29,6 +30,14 @@ from shared.money import Money, MoneyOut
 logger = logging.getLogger("catalog.products")
 # Optimistic retries of a patch that raced another write of the same product.
 PATCH_ATTEMPTS = 5
+# Who changes the catalog when no admin does: the seeder and benchmarks, writing directly.
+TOOL = Caller.system("tool")
+# What an audit record of a product change shows before and after (never the derived search fields).
+AUDITED_FIELDS = ("sku", "name", "description", "price", "stock", "category", "active", "images")
+
+
+def audited(doc: Document, fields: tuple[str, ...] | list[str] = AUDITED_FIELDS) -> Document:
+    return {name: doc.get(name) for name in fields}
 
 
 def to_product(doc: Document) -> Product:
@@ -66,7 +75,9 @@ def require_offered(price: Money | None, offered: list[str] | None) -> None:
         )
 
 
-async def create_product(db: Database, data: ProductCreate, offered: list[str] | None = None) -> Product:
+async def create_product(
+    db: Database, data: ProductCreate, offered: list[str] | None = None, caller: Caller = TOOL
+) -> Product:
     """Add a product to the catalog."""
     require_offered(data.price, offered)
     await require_category(db, data.category)
@@ -84,6 +95,7 @@ async def create_product(db: Database, data: ProductCreate, offered: list[str] |
     except DuplicateKeyError:
         raise DuplicateSku(f"SKU {data.sku!r} is already in the catalog.") from None
     log_event(logger, "product.created", product_id=str(doc["_id"]), sku=data.sku)
+    await audit(db, Action.PRODUCT_CREATED, caller, Target("product", str(doc["_id"])), after=audited(doc))
     return to_product(doc)
 
 
@@ -112,7 +124,11 @@ async def list_products(db: Database, query: ListingQuery, *, include_inactive: 
 
 
 async def patch_product(
-    db: Database, product_id: str, patch: ProductPatch, offered: list[str] | None = None
+    db: Database,
+    product_id: str,
+    patch: ProductPatch,
+    offered: list[str] | None = None,
+    caller: Caller = TOOL,
 ) -> Product:
     """Change what an admin may change; concurrent patches of one product never lose each other."""
     require_offered(patch.price, offered)
@@ -133,17 +149,29 @@ async def patch_product(
         updated = await repository.update_if_version(db, oid, current["version"], update)
         if updated is not None:
             log_event(logger, "product.updated", product_id=product_id, fields=sorted(changes))
+            await audit(
+                db,
+                Action.PRODUCT_CHANGED,
+                caller,
+                Target("product", product_id),
+                before=audited(current, sorted(changes)),
+                after=audited(updated, sorted(changes)),
+            )
             return to_product(updated)
     raise Conflict("The product is being changed by someone else; try again.")
 
 
-async def deactivate_product(db: Database, product_id: str) -> None:
+async def deactivate_product(db: Database, product_id: str, caller: Caller = TOOL) -> None:
     """Hide a product from listings and orders, keeping it and its history (idempotent)."""
     oid = to_object_id(product_id)
     if await repository.deactivate(db, oid, utcnow()) is None:
         await _existing(db, oid)  # 404 for an unknown id; an inactive one is already done
     else:
         log_event(logger, "product.deactivated", product_id=product_id)
+        target = Target("product", product_id)
+        await audit(
+            db, Action.PRODUCT_DEACTIVATED, caller, target, before={"active": True}, after={"active": False}
+        )
 
 
 async def _existing(db: Database, product_id: ObjectId) -> Document:

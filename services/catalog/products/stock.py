@@ -11,6 +11,7 @@ from services.catalog.products import repository
 from services.catalog.products.errors import ProductNotFound, StockTooLarge, StockWouldGoNegative
 from services.catalog.products.schemas import StockAdjustment, StockAdjustmentRequest, StockAdjustmentResult
 from services.catalog.settings import CatalogSettings
+from shared.audit import Action, Caller, Origin, Target, audit
 from shared.clock import utcnow
 from shared.context import ServiceContext
 from shared.ids import to_object_id
@@ -22,7 +23,11 @@ logger = logging.getLogger("catalog.stock")
 
 
 async def adjust_stock(
-    ctx: ServiceContext[CatalogSettings], product_id: str, request: StockAdjustmentRequest, actor: Principal
+    ctx: ServiceContext[CatalogSettings],
+    product_id: str,
+    request: StockAdjustmentRequest,
+    actor: Principal,
+    origin: Origin | None = None,
 ) -> StockAdjustmentResult:
     """Add or remove stock with a reason; going below zero or above MAX_STOCK changes nothing (409)."""
     db = ctx.db
@@ -55,6 +60,17 @@ async def adjust_stock(
                 f"Only {current['stock']} in stock; cannot remove {-request.delta}.",
                 available=current["stock"],
             )
+        # In the same transaction: the record exists exactly when the stock moved.
+        await audit(
+            db,
+            Action.STOCK_ADJUSTED,
+            Caller.of(actor, origin or Origin()),
+            Target("product", product_id),
+            session,
+            before={"stock": updated["stock"] - request.delta},
+            after={"stock": updated["stock"]},
+            details={"delta": request.delta, "reason": request.reason, "adjustment_id": adjustment["_id"]},
+        )
         return updated["stock"], updated["version"]
 
     stock, version = await ctx.transaction(record_then_apply)

@@ -11,6 +11,7 @@ from services.order.orders import lifecycle, service
 from services.order.orders.checkout import OrderContext, place_order
 from services.order.orders.schemas import Order, OrderList, PlaceOrder, StatusChange
 from services.order.orders.service import OrderFilters
+from shared.audit import RequestOrigin
 from shared.contracts.orders import FulfilmentStatus, MoneyStatus, OrderStatus
 from shared.deps import AdminUser, CurrentUser, Db, get_context
 from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
@@ -68,10 +69,12 @@ async def get_order(order_id: OrderId, user: CurrentUser, db: Db) -> Order:
 
 
 @router.post("/{order_id}/cancel", response_model=Order, summary="Cancel an unpaid order")
-async def cancel_order(order_id: OrderId, user: CurrentUser, ctx: Context) -> Order:
-    return await lifecycle.cancel_order(ctx, order_id, user)
+async def cancel_order(order_id: OrderId, user: CurrentUser, ctx: Context, origin: RequestOrigin) -> Order:
+    return await lifecycle.cancel_order(ctx, order_id, user, origin)
 
 
 @router.post("/{order_id}/status", response_model=Order, summary="Fulfilment step (admin)")
-async def change_status(order_id: OrderId, body: StatusChange, admin: AdminUser, ctx: Context) -> Order:
-    return await lifecycle.change_status(ctx, order_id, FulfilmentStatus(body.status), admin)
+async def change_status(
+    order_id: OrderId, body: StatusChange, admin: AdminUser, ctx: Context, origin: RequestOrigin
+) -> Order:
+    return await lifecycle.change_status(ctx, order_id, FulfilmentStatus(body.status), admin, origin)

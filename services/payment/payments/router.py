@@ -11,6 +11,7 @@ from services.payment.payments import service
 from services.payment.payments.schemas import CreatePayment, Payment
 from services.payment.refunds import service as refunds
 from services.payment.refunds.schemas import CreateRefund, Refund, RefundList
+from shared.audit import Caller, RequestOrigin
 from shared.deps import AdminUser, CurrentUser
 from shared.forwarding import client_ip
 from shared.idempotency import IdempotencyKeyHeader, mark_created, require_key
@@ -68,13 +69,13 @@ async def create_refund(
     payment_id: PaymentId,
     body: CreateRefund,
     admin: AdminUser,
+    origin: RequestOrigin,
     ctx: Context,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Refund:
-    requested = await refunds.request_refund(
-        ctx, payment_id, body, require_key(idempotency_key), admin.user_id
-    )
+    caller = Caller.of(admin, origin)
+    requested = await refunds.request_refund(ctx, payment_id, body, require_key(idempotency_key), caller)
     # No Location: a refund is read in its payment's list (GET /payments/{id}/refunds).
     mark_created(response, replayed=requested.replayed)
     return requested.value

@@ -23,9 +23,10 @@ from services.payment.payments import capture
 from services.payment.payments import repository as payments
 from services.payment.providers.base import ProviderEvent, RefundResult
 from services.payment.refunds import external, repository
+from shared.audit import Action, Caller, Outcome, Target, audit
 from shared.clock import utcnow
-from shared.db import Document
 from shared.context import after_commit
+from shared.db import Document
 from shared.logging import log_event
 
 logger = logging.getLogger("payment.refunds")
@@ -52,6 +53,16 @@ async def finish_in(
         ctx.db, done["payment_id"], done["amount"], succeeded, now, session
     )
     assert payment is not None
+    await audit(
+        ctx.db,
+        Action.REFUND_SETTLED,
+        Caller.system("settlement"),
+        Target("payment", str(done["payment_id"])),
+        session,
+        after={"status": payment["status"], "refunded_amount": payment["refunded_amount"]},
+        outcome=Outcome.SUCCEEDED if succeeded else Outcome.FAILED,
+        details={"refund_id": refund_id, "amount": done["amount"], "currency": done["currency"]},
+    )
     if done["affects_order"]:
         await orders.book_restock(ctx.db, done["order_id"], done["items"], succeeded, session)
         if succeeded:
@@ -63,6 +74,8 @@ async def finish_in(
         await repository.clear_auto_refund(ctx.db, payment["_id"], session)
     if succeeded and done["items"]:
         await orders.return_stock(ctx.db, done["items"], now, session)  # contended: last
+        units = sum(line["quantity"] for line in done["items"])
+        after_commit(lambda: ctx.metrics.restocked.inc(units))  # refund_restocked_units_total
     # A failed automatic refund leaves its payment due: the reconciler asks again.
     level = logging.WARNING if not succeeded and done.get("automatic") else logging.INFO
     log_event(logger, "refund.succeeded" if succeeded else "refund.failed", level, refund_id=str(refund_id))
@@ -74,8 +87,6 @@ async def book_queried(ctx: PaymentContext, refund: Document, result: RefundResu
     once. False when nothing was booked (still pending, or the id belongs to another refund)."""
     claim = result.provider_refund_id if not refund.get("provider_refund_id") else None
     if not claim:
-        units = sum(line["quantity"] for line in done["items"])
-        after_commit(lambda: ctx.metrics.restocked.inc(units))  # refund_restocked_units_total
         if result.state == "pending":
             return False
         await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")

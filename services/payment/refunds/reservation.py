@@ -37,6 +37,7 @@ from services.payment.refunds.limits import (
     refundable_amount,
 )
 from services.payment.refunds.schemas import CreateRefund
+from shared.audit import Action, Caller, Target, audit
 from shared.clock import utcnow
 from shared.contracts.orders import holds_sale
 from shared.db import Document
@@ -55,18 +56,19 @@ class RefundAsk:
     key: str | None  # None: an automatic refund, keyed by its own id
     fingerprint: str
     actor: str
+    caller: Caller | None = None  # who is audited as asking: an admin from a request, else the system
 
     @property
     def automatic(self) -> bool:
         return self.key is None
 
     @classmethod
-    def of(cls, body: CreateRefund, key: str, fingerprint: str, actor: str) -> RefundAsk:
+    def of(cls, body: CreateRefund, key: str, fingerprint: str, caller: Caller) -> RefundAsk:
         """An admin's refund request."""
         lines = [
             {"product_id": ObjectId(line.product_id), "quantity": line.quantity} for line in body.items or []
         ]
-        return cls(body.amount, lines, body.reason, key, fingerprint, actor)
+        return cls(body.amount, lines, body.reason, key, fingerprint, caller.actor.id, caller)
 
 
 def automatic_ask() -> RefundAsk:
@@ -110,14 +112,56 @@ async def reserve(ctx: PaymentContext, payment_id: ObjectId, ask: RefundAsk) -> 
                 ctx.db, payment["order_id"], line["product_id"], line["quantity"], session
             )
         # The contended write, last; its guard holds even if a concurrent hold slipped in.
-        if await repository.reserve_amount(ctx.db, payment_id, amount, session) is None:
+        held = await repository.reserve_amount(ctx.db, payment_id, amount, session)
+        if held is None:
             raise RefundExceedsRefundable(
                 f"At most {left} can be refunded now (captured minus refunded and pending refunds).",
                 refundable={"amount": left, "currency": currency},
             )
+        await _audit_reservation(ctx, ask, payment, held, refund, session)
         return refund
 
     return await ctx.transaction(run)
+
+
+async def _audit_reservation(
+    ctx: PaymentContext,
+    ask: RefundAsk,
+    payment: Document,
+    held: Document,
+    refund: Document,
+    session: AsyncClientSession,
+) -> None:
+    """The refund's audit record, in its reservation's transaction: it exists iff the hold committed."""
+    await audit(
+        ctx.db,
+        Action.REFUND_REQUESTED,
+        ask.caller or Caller.system("settlement"),
+        Target("payment", str(payment["_id"])),
+        session,
+        before=_money(payment),
+        after=_money(held),
+        details={
+            "refund_id": refund["_id"],
+            "order_id": refund["order_id"],
+            "amount": refund["amount"],
+            "currency": refund["currency"],
+            "restock": [
+                {"product_id": line["product_id"], "quantity": line["quantity"]} for line in ask.lines
+            ],
+            "reason": ask.reason,
+            "automatic": ask.automatic,
+        },
+    )
+
+
+def _money(payment: Document) -> Document:
+    """What a refund moves on its payment."""
+    return {
+        "status": payment.get("status"),
+        "refunded_amount": payment.get("refunded_amount", 0),
+        "refund_pending_amount": payment.get("refund_pending_amount", 0),
+    }
 
 
 def _new_refund(payment: Document, amount: int, ask: RefundAsk, *, affects_order: bool) -> Document:

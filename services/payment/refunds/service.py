@@ -28,6 +28,7 @@ from services.payment.refunds import repository
 from services.payment.refunds.booking import finish_refund
 from services.payment.refunds.reservation import RefundAsk, automatic_ask, reserve
 from services.payment.refunds.schemas import CreateRefund, Refund, RefundList, RestockLine
+from shared.audit import Caller
 from shared.clock import utcnow
 from shared.db import Document
 from shared.errors import AppError
@@ -69,7 +70,7 @@ def _spaced_fingerprint(body: CreateRefund) -> str:
 
 
 async def request_refund(
-    ctx: PaymentContext, payment_id: str, body: CreateRefund, key: str, actor: str
+    ctx: PaymentContext, payment_id: str, body: CreateRefund, key: str, caller: Caller
 ) -> Once[Refund]:
     """Validate, reserve and ask the provider; replays of the same key return the same refund."""
     payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
@@ -84,7 +85,7 @@ async def request_refund(
     return await claim_or_replay(
         find=lambda: repository.find_by_key(ctx.db, payment["_id"], key),
         same_request=lambda existing: existing["fingerprint"] in known_prints,
-        create=lambda: _request(ctx, payment, RefundAsk.of(body, key, asked, actor)),
+        create=lambda: _request(ctx, payment, RefundAsk.of(body, key, asked, caller)),
         replay=replay,
         what="refund",
     )
@@ -162,8 +163,8 @@ async def ask_provider(ctx: PaymentContext, payment: Document, refund: Document)
         if not error.retryable:
             await finish_refund(ctx, refund["_id"], succeeded=False)
         return False  # a retryable failure stays pending: reconciliation asks the provider about it
-    await repository.record_provider_refund(ctx.db, refund["_id"], result.provider_refund_id, utcnow())
     ctx.metrics.refund(kind, result.state)
+    await repository.record_provider_refund(ctx.db, refund["_id"], result.provider_refund_id, utcnow())
     if result.state != "pending":
         await finish_refund(ctx, refund["_id"], succeeded=result.state == "succeeded")
     if result.state == "failed":

@@ -1,0 +1,1 @@
+"""The audit trail, read by admins (every service writes it through shared/audit.py)."""

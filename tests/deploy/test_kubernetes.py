@@ -172,3 +172,14 @@ def test_network_policies_allow_only_edge_gateway_services_databases(
     [to_mongodb] = policies["database-clients"]["spec"]["egress"]
     assert to_mongodb["ports"] == [{"protocol": "TCP", "port": 27017}]
     assert to_mongodb["to"][0]["ipBlock"]["cidr"] == "10.20.0.0/16"  # the overlay's, not the base's
+
+
+def test_metrics_stay_inside_the_cluster(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["production"]
+    [gateway] = of_kind(manifests, "Deployment")["gateway"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "METRICS_PORT", "value": "9100"} in gateway["env"]
+    [ingress] = of_kind(manifests, "Ingress").values()
+    routed = {path["path"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    assert routed == {"/api", "/health", "/openapi.json", "/docs"}
+    [from_monitoring] = of_kind(manifests, "NetworkPolicy")["metrics"]["spec"]["ingress"]
+    assert {"protocol": "TCP", "port": 9100} in from_monitoring["ports"]

@@ -6,9 +6,16 @@ same HOT_PRODUCTS products of HOT_STOCK units until they sell out, then a few mo
 must all be refused with 409). Prints orders placed, orders/s, p50/p95/p99 latency of every
 attempt, 409s and other errors, and after each workload the invariant against the database: for
 every product, units sold (net of restocks) + stock left == initial stock, and stock >= 0
-(`oversell: 0`). Then the same workloads call `place_order` directly on the database (no HTTP, no
-services) with the same concurrency, and the gateway/direct ratios are printed. Every run is
-bounded (a fixed number of orders per buyer, or TIME_BUDGET_SECONDS) and stops by itself.
+(`oversell: 0`), and how contended the checkouts were: runs of each order's transaction (1 when
+it met no write conflict) and the time it took, as the order service logs them. Then the same
+workloads call `place_order` directly on the database (no HTTP, no services) with the same
+concurrency, and the gateway/direct ratios are printed.
+
+Before and after the gateway's workloads, the store's own contended single-document transaction
+rate is measured on the same server (bench/transactions.py: an insert and an increment of one
+document, CONTENDED_CLIENTS at once), and the hot workload's orders/s through the gateway is
+printed against it (goal: at least HOT_GOAL). Every run is bounded (a fixed number of orders per
+buyer, or TIME_BUDGET_SECONDS) and stops by itself.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,31 +38,35 @@ from bson import ObjectId
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from bench.checkout_figures import Caught, LogFile, TransactionFigures
 from bench.stack import percentile, running_stack
-from services.catalog.products.schemas import ProductCreate
+from bench.transactions import contended
+from services.catalog.products.schemas import Price, ProductCreate
 from services.catalog.products.service import create_product
 from services.order.orders.checkout import OrderContext, place_order
 from services.order.orders.errors import InsufficientStock
 from services.order.orders.schemas import OrderLineRequest, PlaceOrder
 from services.order.settings import OrderSettings
 from shared.db import Database, MongoClient
-from shared.money import Money
 
 BUYERS = 16
 SPREAD_PRODUCTS = 20
 SPREAD_STOCK = 10_000
 SPREAD_ORDERS_PER_BUYER = 25
 HOT_PRODUCTS = 2
-# Small enough to sell out within the time budget on the embedded server (~10 contended orders/s).
-HOT_STOCK = 60
+# Small enough to sell out within the time budget on the embedded server (~30 contended orders/s).
+HOT_STOCK = 150
 TWO_LINE_SHARE = 0.3  # of hot orders while both hot products are still in stock
 AFTER_SELL_OUT_ATTEMPTS = 2  # per buyer once both hot products are gone; each must be a 409
-TIME_BUDGET_SECONDS = 15.0
+TIME_BUDGET_SECONDS = 20.0
+# The hot workload through the gateway, in orders/s, against the store's contended transactions/s.
+HOT_GOAL = 0.5
+CONTENDED_CLIENTS = 50
 # Registrations and logins at once: each is an Argon2 hash (~64 MiB); a burst of all BUYERS can outlast
 # the gateway's upstream timeout on a small machine.
 SIGN_UP_CONCURRENCY = 4
 PASSWORD = "a long and unusual benchmark passphrase"  # noqa: S105 - throw-away accounts
-PRICE = Money(amount=1000, currency="BDT")
+PRICE = Price(amount=1000, currency="BDT")
 # The highest values the order settings accept.
 FAIR_STOCK_UNLIMITED = {"ORDER_MAX_OPEN_PER_CUSTOMER": "1000", "ORDER_MAX_UNITS_PER_PRODUCT": "1000000"}
 STACK_ENV = {
@@ -260,20 +273,40 @@ async def check_invariant(db: Database, initial: dict[str, int], placed: int) ->
     print(f"  oversell: {len(violations)}" + "".join(f"\n    {violation}" for violation in violations))
 
 
-async def run_both(heading: str, db: Database, place: Placer, results: dict[str, Stats], prefix: str) -> None:
+async def run_both(
+    heading: str,
+    db: Database,
+    place: Placer,
+    results: dict[str, Stats],
+    prefix: str,
+    contention: Callable[[], TransactionFigures],
+) -> None:
+    """The spread and hot workloads; `contention` gives the transaction figures of the orders placed
+    since it was last called."""
     print(f"== {heading}: spread ({SPREAD_PRODUCTS} products x {SPREAD_STOCK:,} units) ==")
     spread = await seed_products(db, f"{prefix}S", SPREAD_PRODUCTS, SPREAD_STOCK)
+    contention()
     stats = await spread_workload(f"{prefix} spread", place, list(spread))
     results["spread"] = stats
     print(stats.report())
+    print(f"  {contention().report()}")
     await check_invariant(db, spread, stats.placed)
 
     print(f"== {heading}: hot ({HOT_PRODUCTS} products x {HOT_STOCK} units, all buyers) ==")
     hot = await seed_products(db, f"{prefix}H", HOT_PRODUCTS, HOT_STOCK)
+    contention()
     stats = await hot_workload(f"{prefix} hot", place, list(hot))
     results["hot"] = stats
     print(stats.report())
+    print(f"  {contention().report()}")
     await check_invariant(db, hot, stats.placed)
+
+
+async def store_rate(mongo: MongoClient, database: str) -> float:
+    """The server's contended single-document transactions/s, now (bench/transactions.py)."""
+    result = await contended(mongo, mongo[database], CONTENDED_CLIENTS)
+    print(f"store: {result.report()}")
+    return result.rate
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -290,11 +323,13 @@ async def sign_up(client: httpx.AsyncClient, number: int) -> tuple[str, dict[str
     return str(registered.json()["id"]), {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
-async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool) -> None:
+async def measure(gateway_url: str, mongodb_url: str, database: str, order_log: Path, drop: bool) -> None:
     mongo: MongoClient = AsyncMongoClient(mongodb_url, tz_aware=True)
     db = mongo[database]
     gateway: dict[str, Stats] = {}
     direct: dict[str, Stats] = {}
+    store: list[float] = []
+    log = LogFile(order_log)
     try:
         limits = httpx.Limits(max_connections=BUYERS, max_keepalive_connections=BUYERS)
         async with httpx.AsyncClient(base_url=gateway_url, timeout=60, limits=limits) as client:
@@ -311,7 +346,10 @@ async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool)
             headers = [auth for _, auth in buyers]
             # Open the pooled connections and let the order service fetch the JWKS before timing.
             await asyncio.gather(*(client.get("/api/v1/orders?limit=1", headers=auth) for auth in headers))
-            await run_both("gateway", db, gateway_placer(client, headers), gateway, "G")
+            store.append(await store_rate(mongo, f"{database}_store"))
+            contention = partial(log.read, "order.placed")
+            await run_both("gateway", db, gateway_placer(client, headers), gateway, "G", contention)
+            store.append(await store_rate(mongo, f"{database}_store"))
 
         with tempfile.TemporaryDirectory() as data_dir:
             # A secret of its own, so none is generated (with a logged warning) under the temporary directory.
@@ -325,7 +363,10 @@ async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool)
                 order_max_units_per_product=int(FAIR_STOCK_UNLIMITED["ORDER_MAX_UNITS_PER_PRODUCT"]),
             )
             ctx = OrderContext(mongo, db, settings)
-            await run_both("direct (place_order)", db, direct_placer(ctx, user_ids), direct, "D")
+            with Caught() as caught:
+                await run_both(
+                    "direct (place_order)", db, direct_placer(ctx, user_ids), direct, "D", caught.take
+                )
 
         print("== gateway / direct ==")
         for workload in ("spread", "hot"):
@@ -334,9 +375,17 @@ async def measure(gateway_url: str, mongodb_url: str, database: str, drop: bool)
             median = via.p(0.5) / raw.p(0.5)
             cost = f"{throughput:.2f}x throughput, {median:.2f}x median latency"
             print(f"{workload:<7} HTTP + services cost: {cost}")
+        rate = statistics.fmean(store)
+        ratio = gateway["hot"].rate / rate
+        print(
+            f"== hot checkouts through the gateway / the store's contended transactions: "
+            f"{gateway['hot'].rate:.1f} / {rate:.1f} ({' and '.join(f'{r:.1f}' for r in store)}) "
+            f"= {ratio:.2f}x (goal: at least {HOT_GOAL}x, {'met' if ratio >= HOT_GOAL else 'NOT met'})"
+        )
     finally:
         if drop:
             await mongo.drop_database(database)
+            await mongo.drop_database(f"{database}_store")
         await mongo.close()
 
 
@@ -348,7 +397,14 @@ def main() -> None:
         server = "embedded server" if stack.embedded else "MONGODB_URL"
         print(f"stack up in {time.perf_counter() - started:.1f}s ({server}, database {database})")
         print(f"{BUYERS} concurrent buyers; each run bounded by {TIME_BUDGET_SECONDS:.0f}s")
-        asyncio.run(measure(stack.gateway_url, stack.mongodb_url, database, drop=not stack.embedded))
+        # The order service logs each placed order's transaction figures at INFO.
+        stack.stop_processes(["order"])
+        stack.start_app("order", env={"LOG_LEVEL": "INFO"})
+        assert stack.log_dir is not None
+        order_log = stack.log_dir / "order.log"
+        asyncio.run(
+            measure(stack.gateway_url, stack.mongodb_url, database, order_log, drop=not stack.embedded)
+        )
     print(f"total {time.perf_counter() - started:.1f}s")
 
 

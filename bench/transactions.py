@@ -34,6 +34,10 @@ class Result:
     latencies: list[float]
     attempts: int
 
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
     def report(self) -> str:
         ordered = sorted(self.latencies)
 
@@ -83,14 +87,36 @@ async def run(
     return Result(name, time.perf_counter() - started, latencies, len(attempts))
 
 
+async def contended(client: MongoClient, db: Database, clients: int = CONCURRENT_CLIENTS) -> Result:
+    """The store's contended single-document transaction rate: `clients` at once, each transaction an
+    insert and an increment of the same document (the shape of a checkout of one hot product)."""
+    await ensure_collections(db, {"bench_orders": [], "bench_stock": []})
+    hot = ObjectId()
+    await db.bench_stock.insert_one({"_id": hot, "n": 0})
+
+    def insert_and_hot_update(index: int) -> TxnCallback:
+        async def callback(session: AsyncClientSession) -> None:
+            await db.bench_orders.insert_one({"i": index}, session=session)
+            await db.bench_stock.update_one({"_id": hot}, {"$inc": {"n": 1}}, session=session)
+
+        return callback
+
+    result = await run(
+        f"hot ({clients} clients, one doc)", CONTENDED_TOTAL, clients, insert_and_hot_update, client
+    )
+    final = await db.bench_stock.find_one({"_id": hot})
+    if not final or final["n"] != CONTENDED_TOTAL:
+        raise RuntimeError(
+            f"hot document counter: {final['n'] if final else None}, expected {CONTENDED_TOTAL}"
+        )
+    return result
+
+
 async def measure(url: str) -> None:
     client: MongoClient = AsyncMongoClient(url, tz_aware=True, w="majority")
     db: Database = client[f"bench_{ObjectId()}"]
     await ensure_collections(db, {"bench_orders": [], "bench_stock": []})
-    hot = ObjectId()
-    await db.bench_stock.insert_many(
-        [{"_id": hot, "n": 0}] + [{"_id": i, "n": 0} for i in range(CONTENDED_TOTAL)]
-    )
+    await db.bench_stock.insert_many([{"_id": i, "n": 0} for i in range(CONTENDED_TOTAL)])
 
     def insert_and_spread_update(index: int) -> TxnCallback:
         async def callback(session: AsyncClientSession) -> None:
@@ -101,40 +127,16 @@ async def measure(url: str) -> None:
 
         return callback
 
-    def insert_and_hot_update(index: int) -> TxnCallback:
-        async def callback(session: AsyncClientSession) -> None:
-            await db.bench_orders.insert_one({"i": index}, session=session)
-            await db.bench_stock.update_one({"_id": hot}, {"$inc": {"n": 1}}, session=session)
-
-        return callback
-
     try:
         print(f"server: {url}")
         print((await run("serial (1 client)", SERIAL, 1, insert_and_spread_update, client)).report())
+        spread = f"spread ({CONCURRENT_CLIENTS} clients, many docs)"
         print(
             (
-                await run(
-                    f"spread ({CONCURRENT_CLIENTS} clients, many docs)",
-                    CONTENDED_TOTAL,
-                    CONCURRENT_CLIENTS,
-                    insert_and_spread_update,
-                    client,
-                )
+                await run(spread, CONTENDED_TOTAL, CONCURRENT_CLIENTS, insert_and_spread_update, client)
             ).report()
         )
-        print(
-            (
-                await run(
-                    f"hot ({CONCURRENT_CLIENTS} clients, one doc)",
-                    CONTENDED_TOTAL,
-                    CONCURRENT_CLIENTS,
-                    insert_and_hot_update,
-                    client,
-                )
-            ).report()
-        )
-        final = await db.bench_stock.find_one({"_id": hot})
-        print(f"hot document counter: {final['n'] if final else None} (expected {CONTENDED_TOTAL})")
+        print((await contended(client, db)).report())
     finally:
         await client.drop_database(db.name)
         await client.close()

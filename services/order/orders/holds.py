@@ -31,18 +31,20 @@ async def enforce_limits(
 ) -> None:
     """Refuse (409) an order that would pass either limit; call after the guard write, in the transaction."""
     open_limit = settings.order_max_open_per_customer
-    open_orders = await repository.count_open_orders(db, user_id, open_limit, session)
-    if open_orders >= open_limit:
+    # One read for both limits: up to `open_limit` unpaid orders; fewer means these are all of them.
+    open_orders = await repository.open_orders_of(db, user_id, open_limit, session)
+    if len(open_orders) >= open_limit:
         raise OpenOrdersLimit(
-            f"You have {open_orders} unpaid orders, the most one customer may have open; "
+            f"You have {len(open_orders)} unpaid orders, the most one customer may have open; "
             "pay or cancel one to order again.",
             limit=open_limit,
-            held=open_orders,
+            held=len(open_orders),
         )
     units_limit = settings.order_max_units_per_product
     held: Counter[object] = Counter()
-    for line in await repository.open_lines_of(db, user_id, [line["product_id"] for line in lines], session):
-        held[line["product_id"]] += line["quantity"]
+    for order in open_orders:
+        for line in order["items"]:
+            held[line["product_id"]] += line["quantity"]
     over = [
         {
             "product_id": str(line["product_id"]),

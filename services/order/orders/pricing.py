@@ -110,9 +110,11 @@ def new_order(
     }
 
 
-def shortages(lines: list[Document], products: dict[ObjectId, Document], missed: ObjectId) -> list[Document]:
+def shortages(
+    lines: list[Document], products: dict[ObjectId, Document], missed: ObjectId | None
+) -> list[Document]:
     """Every line that cannot be served from `products` (as read now), with what is available; the
-    line whose decrement missed is named even if stock came back since."""
+    line whose decrement missed (if any) is named even if stock came back since."""
     short = []
     for line in lines:
         product = products.get(line["product_id"])

@@ -73,8 +73,9 @@ async def overdue_order_ids(db: Database, now: datetime, limit: int) -> list[Obj
 async def ensure_checkout_guard(db: Database, user_id: str, now: datetime) -> None:
     """Create the customer's checkout guard document if it is missing (outside any transaction).
 
-    Created up front because an upsert inside two racing transactions can fail with a duplicate key,
-    which is not retried; an update of an existing document is a plain, retried write conflict.
+    Created apart, when a checkout found none, because an upsert inside two racing transactions can
+    fail with a duplicate key, which is not retried; an update of an existing document is a plain,
+    retried write conflict.
     """
     with contextlib.suppress(DuplicateKeyError):  # a concurrent checkout of the customer created it
         await db.checkout_guards.update_one(
@@ -82,31 +83,26 @@ async def ensure_checkout_guard(db: Database, user_id: str, now: datetime) -> No
         )
 
 
-async def bump_checkout_guard(db: Database, user_id: str, now: datetime, session: AsyncClientSession) -> None:
+async def bump_checkout_guard(db: Database, user_id: str, now: datetime, session: AsyncClientSession) -> bool:
     """Write the customer's guard document in the checkout transaction: two checkouts of one customer
-    then conflict on it, so one of them retries and sees what the other committed."""
-    await db.checkout_guards.update_one(
+    then conflict on it, so one of them retries and sees what the other committed. False when the
+    customer has no guard yet (ensure_checkout_guard creates it)."""
+    result = await db.checkout_guards.update_one(
         {"_id": user_id}, {"$inc": {"checkouts": 1}, "$set": {"last_checkout_at": now}}, session=session
     )
+    return result.matched_count == 1
 
 
-async def count_open_orders(db: Database, user_id: str, at_most: int, session: AsyncClientSession) -> int:
-    """The customer's unpaid orders, counted up to `at_most` (enough to compare with a limit)."""
-    return await db.orders.count_documents(
-        {"user_id": user_id, "status": PENDING_PAYMENT}, limit=at_most, session=session
-    )
-
-
-async def open_lines_of(
-    db: Database, user_id: str, product_ids: list[ObjectId], session: AsyncClientSession
+async def open_orders_of(
+    db: Database, user_id: str, at_most: int, session: AsyncClientSession
 ) -> list[Document]:
-    """Every line of the customer's unpaid orders that hold any of these products."""
+    """Up to `at_most` of the customer's unpaid orders, with what each line holds."""
     cursor = db.orders.find(
-        {"user_id": user_id, "status": PENDING_PAYMENT, "items.product_id": {"$in": product_ids}},
+        {"user_id": user_id, "status": PENDING_PAYMENT},
         {"items.product_id": 1, "items.quantity": 1},
         session=session,
     )
-    return [line async for order in cursor for line in order["items"]]
+    return await cursor.limit(at_most).to_list()
 
 
 async def insert_idempotency_key(db: Database, record: Document, session: AsyncClientSession) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from shared.db import Database, Document
+
+# Update-or-insert rounds of one counter that may race with its creation (see count_attempt).
+UPSERT_TRIES = 3
 
 
 async def count_attempt(db: Database, key: str, now: datetime, *, window: timedelta) -> int:
@@ -24,12 +28,22 @@ async def count_attempt(db: Database, key: str, now: datetime, *, window: timede
             }
         }
     ]
-    doc = await db.login_failures.find_one_and_update(
-        {"_id": key}, pipeline, upsert=True, return_document=ReturnDocument.AFTER
-    )
-    assert doc is not None  # upsert with AFTER always returns the document
-    count: int = doc["count"]
-    return count
+    for _ in range(UPSERT_TRIES):
+        doc = await db.login_failures.find_one_and_update(
+            {"_id": key}, pipeline, return_document=ReturnDocument.AFTER
+        )
+        if doc is not None:
+            count: int = doc["count"]
+            return count
+        try:
+            await db.login_failures.insert_one({"_id": key, "count": 1, "expires_at": now + window})
+        except DuplicateKeyError:
+            continue  # a concurrent first attempt created it: count on it
+        return 1
+    # No upsert: a burst of first attempts on one key would race to insert its counter, and the
+    # embedded server answers a losing upsert with no document although it applied it (so a retry
+    # would count twice). An update, then an insert that only one attempt can win, counts exactly.
+    raise RuntimeError(f"login failure counter {key} could not be counted")
 
 
 async def uncount_attempt(db: Database, key: str) -> None:

@@ -93,7 +93,6 @@ class TraceContextGate:
         if scope["type"] == "http" and not self.trusted(scope):
             headers = scope["headers"]
             if any(name.lower() in TRACE_CONTEXT_HEADERS for name, _ in headers):
-                scope = dict(scope)
                 scope["headers"] = [(n, v) for n, v in headers if n.lower() not in TRACE_CONTEXT_HEADERS]
         await self.app(scope, receive, send)
 

@@ -84,6 +84,8 @@ async def test_login_outcomes_and_the_hashing_queue(gateway: httpx.AsyncClient, 
     after = await scrape(metrics_of(stack, "auth"))
     assert moved(before, after, "auth_login_attempts_total", outcome="failed") == 1
     assert moved(before, after, "auth_login_attempts_total", outcome="succeeded") == 1
+    # The new session was stored in a transaction.
+    assert moved(before, after, "db_transactions_total", service="auth", outcome="committed") >= 1
     # Nothing hashes between requests: the queue is exported, and empty.
     assert "auth_password_hash_queue" in after.names()
     assert after.get("auth_password_hash_queue", state="running") == 0

@@ -28,8 +28,12 @@ from shared.deps import Db, Mongo
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-def session_context(db: Db, client: Mongo, ring: Keys, settings: Settings) -> SessionContext:
-    return SessionContext(client, db, settings, ring)
+def session_context(
+    db: Db, client: Mongo, ring: Keys, settings: Settings, request: Request
+) -> SessionContext:
+    # The service's transaction metrics (db_transactions_total), as every other context has them.
+    counted = request.app.state.context.transaction_metrics
+    return SessionContext(client, db, settings, ring, transaction_metrics=counted)
 
 
 Context = Annotated[SessionContext, Depends(session_context)]

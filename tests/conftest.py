@@ -46,6 +46,7 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple for tests"  # pragma: allowlist secret
 # Every test request reaches auth from 127.0.0.1, so the per-IP rules are set out of reach here
 # and tested on an auth process of their own (tests/integration/test_login_defences.py).
+ACCESS_TOKEN_TTL_SECONDS = 3600  # the longest the auth service allows
 AUTH_TEST_SETTINGS = {
     "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
     "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -56,6 +57,8 @@ AUTH_TEST_SETTINGS = {
     "LOGIN_DELAY_MAX_SECONDS": "0.05",
     # Tests leave the grace window by moving `spent_at` in the database, never by waiting.
     "REFRESH_REUSE_GRACE_SECONDS": "30",
+    # The session's admin and customer tokens are made once: they must outlive a slow run of the suite.
+    "ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TOKEN_TTL_SECONDS),
 }
 # Orders keep the default 15-minute payment window; tests that need an order overdue move its
 # deadline into the past, and the reaper (sweeping twice a second here) does the rest.

@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from shared.db import Database
 from tests.builders import DEFAULT_PASSWORD, Account, bearer, login, register, unique_email
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, AUTH_TEST_SETTINGS
+from tests.conftest import ACCESS_TOKEN_TTL_SECONDS, ADMIN_EMAIL, ADMIN_PASSWORD, AUTH_TEST_SETTINGS
 
 PROBLEM = "application/problem+json"
 GRACE_SECONDS = float(AUTH_TEST_SETTINGS["REFRESH_REUSE_GRACE_SECONDS"])
@@ -116,7 +116,7 @@ async def test_login_returns_the_refresh_token_in_the_body_and_no_cookie(gateway
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
-    assert body["expires_in"] == 900
+    assert body["expires_in"] == ACCESS_TOKEN_TTL_SECONDS
     family, _, secret = body["refresh_token"].partition(".")
     assert len(family) == 32
     assert len(secret) >= 43

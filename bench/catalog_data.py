@@ -69,13 +69,16 @@ class PageCost:
     queries: int
     examined: int  # documents the server read for them, as explain reports
     next_cursor: str | None
+    read_ms: float  # the page's queries alone (explain not included)
 
 
 async def page_cost(db: Database, query: ListingQuery) -> PageCost:
     """Read one page in this process, as the catalog service does, and explain every query it sent."""
     plan = listing_filter(query, include_inactive=False).plan
     queries: list[Document] = []
+    started = time.perf_counter()
     docs = await repository.read_listing(db, plan, query.limit + 1, queries)
+    read_ms = (time.perf_counter() - started) * 1000
     examined = 0
     for sent in queries:
         explained = await db.command(
@@ -86,7 +89,7 @@ async def page_cost(db: Database, query: ListingQuery) -> PageCost:
         )
         examined += _docs_examined(explained)
     more = encode_cursor(docs[query.limit - 1], query.sort) if len(docs) > query.limit else None
-    return PageCost(len(docs), len(queries), examined, more)
+    return PageCost(len(docs), len(queries), examined, more, read_ms)
 
 
 def _docs_examined(explained: Document) -> int:

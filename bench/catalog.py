@@ -68,6 +68,8 @@ class ShapeFigures:
     deep_examined: int
     first_queries: int
     deep_queries: int
+    first_keys: int
+    deep_keys: int
 
 
 @dataclass
@@ -123,10 +125,11 @@ async def p50(client: httpx.AsyncClient, path: str) -> float:
     return statistics.median(samples.latencies) * 1000 if samples.latencies else float("nan")
 
 
-async def direct(db: Database, query: ListingQuery) -> tuple[float, int, int]:
+async def direct(db: Database, query: ListingQuery) -> tuple[float, int, int, int]:
     """p50 of reading the page in this process (its queries only), and its queries and documents examined."""
     costs = [await page_cost(db, query) for _ in range(5)]
-    return statistics.median(cost.read_ms for cost in costs), costs[-1].queries, costs[-1].examined
+    last = costs[-1]
+    return statistics.median(cost.read_ms for cost in costs), last.queries, last.examined, last.keys
 
 
 async def measure_shape(client: httpx.AsyncClient, db: Database, params: dict[str, Any]) -> ShapeFigures:
@@ -135,11 +138,13 @@ async def measure_shape(client: httpx.AsyncClient, db: Database, params: dict[st
     deep_query = replace(first_query, cursor=cursor)
     first_ms = await p50(client, url(params))
     deep_ms = await p50(client, url(params, cursor)) if cursor else float("nan")
-    first_direct, first_queries, first_examined = await direct(db, first_query)
-    deep_direct, deep_queries, deep_examined = await direct(db, deep_query) if cursor else (0.0, 0, 0)
+    first_direct, first_queries, first_examined, first_keys = await direct(db, first_query)
+    deep_direct, deep_queries, deep_examined, deep_keys = (
+        await direct(db, deep_query) if cursor else (0.0, 0, 0, 0)
+    )
     return ShapeFigures(
         first_ms, deep_ms, offset, first_direct, deep_direct,
-        first_examined, deep_examined, first_queries, deep_queries,
+        first_examined, deep_examined, first_queries, deep_queries, first_keys, deep_keys,
     )  # fmt: skip
 
 
@@ -179,7 +184,7 @@ async def measure(gateway_url: str, db: Database, products: int) -> dict[str, Sh
             await get(client, url(params), Samples())
         say(
             f"  {'shape':<18} {'first ms':>9} {'deep ms':>8} {'(offset)':>8}   in-process first/deep ms"
-            "   queries first/deep   examined first/deep"
+            "   queries first/deep   docs examined first/deep   keys first/deep"
         )
         for name, params in SHAPES.items():
             shape = figures[name] = await measure_shape(client, db, params)
@@ -187,7 +192,8 @@ async def measure(gateway_url: str, db: Database, products: int) -> dict[str, Sh
                 f"  {name:<18} {shape.first_ms:9.1f} {shape.deep_ms:8.1f} {shape.deep_offset:>8}   "
                 f"{shape.first_direct_ms:10.1f} / {shape.deep_direct_ms:<8.1f}   "
                 f"{shape.first_queries:7d} / {shape.deep_queries:<7d}   "
-                f"{shape.first_examined:7d} / {shape.deep_examined:<7d}"
+                f"{shape.first_examined:7d} / {shape.deep_examined:<7d}          "
+                f"{shape.first_keys:7d} / {shape.deep_keys:<7d}"
             )
         mixed = await concurrent(client)
         say(f"  {CLIENTS} clients, a mix of the shapes (80% go on to the next page): {mixed}")

@@ -68,6 +68,7 @@ class PageCost:
     docs: int  # returned (the page, and one more to know whether another follows)
     queries: int
     examined: int  # documents the server read for them, as explain reports
+    keys: int  # index keys it read for them
     next_cursor: str | None
     read_ms: float  # the page's queries alone (explain not included)
 
@@ -79,7 +80,7 @@ async def page_cost(db: Database, query: ListingQuery) -> PageCost:
     started = time.perf_counter()
     docs = await repository.read_listing(db, plan, query.limit + 1, queries)
     read_ms = (time.perf_counter() - started) * 1000
-    examined = 0
+    examined = keys = 0
     for sent in queries:
         explained = await db.command(
             {
@@ -87,20 +88,23 @@ async def page_cost(db: Database, query: ListingQuery) -> PageCost:
                 "verbosity": "executionStats",
             }
         )
-        examined += _docs_examined(explained)
+        docs_read, keys_read = _examined(explained)
+        examined, keys = examined + docs_read, keys + keys_read
     more = encode_cursor(docs[query.limit - 1], query.sort) if len(docs) > query.limit else None
-    return PageCost(len(docs), len(queries), examined, more, read_ms)
+    return PageCost(len(docs), len(queries), examined, keys, more, read_ms)
 
 
-def _docs_examined(explained: Document) -> int:
-    """totalDocsExamined wherever the server put it (a find's stats, or the cursor stage's)."""
-    if "executionStats" in explained:
-        return int(explained["executionStats"]["totalDocsExamined"])
+def _examined(explained: Document) -> tuple[int, int]:
+    """totalDocsExamined and totalKeysExamined wherever the server put them (a find's stats, or the
+    cursor stage's)."""
+    stats = explained.get("executionStats")
     for stage in explained.get("stages", []):
         cursor = stage.get("$cursor")
-        if cursor and "executionStats" in cursor:
-            return int(cursor["executionStats"]["totalDocsExamined"])
-    raise RuntimeError(f"no executionStats in {explained}")
+        if stats is None and cursor and "executionStats" in cursor:
+            stats = cursor["executionStats"]
+    if stats is None:
+        raise RuntimeError(f"no executionStats in {explained}")
+    return int(stats["totalDocsExamined"]), int(stats.get("totalKeysExamined", 0))
 
 
 def database_name() -> str:

@@ -30,8 +30,9 @@ PROVIDER_URLS: dict[str, tuple[str, ...]] = {
 }
 # Stripe's test-mode secret and restricted keys (a live shop takes sk_live_/rk_live_ only).
 STRIPE_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
-# Providers whose shoppers leave for the provider's page and come back through SPA_RETURN_URL.
-REDIRECT_PROVIDERS = frozenset({"bkash", "nagad"})
+# Providers whose shoppers leave for the provider's page and come back through SPA_RETURN_URL
+# (the sandbox only outside production, where enabled_providers never lists it).
+REDIRECT_PROVIDERS = frozenset({"bkash", "nagad", "sandbox"})
 # Which secrets each provider needs when it is enabled (production refuses to start without them).
 PROVIDER_SECRETS: dict[str, tuple[str, ...]] = {
     "stripe": ("stripe_secret_key", "stripe_webhook_secret"),

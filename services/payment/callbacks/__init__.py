@@ -12,7 +12,7 @@ import importlib
 
 from fastapi import APIRouter
 
-from services.payment.settings import PaymentSettings
+from services.payment.settings import REDIRECT_PROVIDERS, PaymentSettings
 
 MODULES: dict[str, tuple[str, ...]] = {
     "sandbox": ("services.payment.callbacks.sandbox", "services.payment.callbacks.sandbox_page"),
@@ -22,12 +22,11 @@ MODULES: dict[str, tuple[str, ...]] = {
 }
 # The shop's own result page, where shoppers come back to when no SPA_RETURN_URL is set.
 RETURN_PAGE = "services.payment.callbacks.return_page"
-REDIRECTING = {"sandbox", "bkash", "nagad"}
 
 
 def routers(settings: PaymentSettings) -> list[APIRouter]:
     """The routes of the enabled providers (nothing for a provider that is off)."""
     modules = [module for name in settings.enabled_providers() for module in MODULES[name]]
-    if not settings.spa_return_url and REDIRECTING & set(settings.enabled_providers()):
+    if not settings.spa_return_url and REDIRECT_PROVIDERS & set(settings.enabled_providers()):
         modules.append(RETURN_PAGE)
     return [importlib.import_module(module).router for module in modules]

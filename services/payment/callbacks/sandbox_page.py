@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import hmac
 from html import escape
-from typing import Annotated
+from typing import Annotated, get_args
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services.payment.callbacks.sandbox import is_started_sandbox_payment, play_shopper
 from services.payment.context import Context
 from services.payment.payments import repository as payments
 from services.payment.payments.errors import PaymentNotFound
-from services.payment.payments.settlement import settle
-from services.payment.providers.sandbox import SandboxProvider, ledger
+from services.payment.payments.schemas import SandboxOutcome
+from services.payment.providers.sandbox import ledger
 from shared.currencies import to_decimal
 from shared.db import Document
 from shared.errors import AppError, ValidationFailed
@@ -38,7 +39,8 @@ from shared.ids import object_id_path, to_object_id
 
 router = APIRouter(prefix="/api/v1/payments/sandbox")
 
-OUTCOMES = ("succeeded", "failed")
+# What the shopper may choose: the API's own SandboxOutcome values.
+OUTCOMES: tuple[str, ...] = get_args(SandboxOutcome.model_fields["outcome"].annotation)
 MAX_TICKET_LENGTH = 64
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -52,7 +54,7 @@ async def _page_entry(ctx: Context, payment_id: str, ticket: str) -> tuple[Docum
     """The payment and its sandbox ledger entry, if `ticket` is the page's; else 404."""
     missing = PaymentNotFound(f"No sandbox payment page at this address for payment {payment_id}.")
     payment = await payments.find_payment(ctx.db, to_object_id(payment_id))
-    if payment is None or payment["provider"] != "sandbox" or not payment.get("provider_payment_id"):
+    if payment is None or not is_started_sandbox_payment(payment):
         raise missing
     entry = await ledger.entry(ctx.db, payment["provider_payment_id"])
     expected = str(entry.get("page_ticket", "")) if entry else ""
@@ -94,15 +96,10 @@ async def choose(
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=4)
     ticket = (form.get("ticket") or [""])[0][:MAX_TICKET_LENGTH]
     outcome = (form.get("outcome") or [""])[0]
-    payment, entry = await _page_entry(ctx, payment_id, ticket)
+    payment, _ = await _page_entry(ctx, payment_id, ticket)
     if outcome not in OUTCOMES:
         raise ValidationFailed("The outcome is succeeded or failed.")
-    provider = ctx.provider("sandbox")
-    assert isinstance(provider, SandboxProvider)
-    event = await provider.complete(entry["_id"], outcome)
-    await settle(ctx, "sandbox", event)
-    stored = await payments.find_payment(ctx.db, payment["_id"])
-    assert stored is not None
+    stored = await play_shopper(ctx, payment, outcome)
     return RedirectResponse(
         ctx.settings.return_url(payment_id, stored["status"]), status_code=303, headers=NO_STORE
     )

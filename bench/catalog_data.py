@@ -71,6 +71,7 @@ class PageCost:
     keys: int  # index keys it read for them
     next_cursor: str | None
     read_ms: float  # the page's queries alone (explain not included)
+    page: list[Document]  # the page's products
 
 
 async def page_cost(db: Database, query: ListingQuery) -> PageCost:
@@ -91,7 +92,7 @@ async def page_cost(db: Database, query: ListingQuery) -> PageCost:
         docs_read, keys_read = _examined(explained)
         examined, keys = examined + docs_read, keys + keys_read
     more = encode_cursor(docs[query.limit - 1], query.sort) if len(docs) > query.limit else None
-    return PageCost(len(docs), len(queries), examined, keys, more, read_ms)
+    return PageCost(len(docs), len(queries), examined, keys, more, read_ms, docs[: query.limit])
 
 
 def _examined(explained: Document) -> tuple[int, int]:

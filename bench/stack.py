@@ -33,11 +33,12 @@ UNLIMITED = {
 
 
 @contextmanager
-def running_stack(env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+def running_stack(env: Mapping[str, str] | None = None, **overrides: object) -> Iterator[Stack]:
+    """A throw-away stack on free ports; `overrides` replace the stack's own settings (StackSettings)."""
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = settings_on_free_ports(Path(data_dir), mongodb_url=os.environ.get("MONGODB_URL") or None)
+        overrides = {"mongodb_url": os.environ.get("MONGODB_URL") or None, **overrides}
         stack = Stack(
-            settings,
+            settings_on_free_ports(Path(data_dir), **overrides),
             env={"ENV": "test", "LOG_LEVEL": "WARNING", **UNLIMITED, **(env or {})},
             log_dir=Path(data_dir) / "logs",
         )

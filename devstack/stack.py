@@ -64,6 +64,11 @@ class StackSettings(BaseSettings):
     # Fsync the embedded database's log on every commit. Without it a write acknowledged (even with
     # majority write concern) sits in the server's memory for a while and a hard kill loses it.
     embedded_mongodb_sync_on_commit: bool = True
+    # The embedded database's cache (its --cache-size, "512M", "8G"); unset, the server's own default
+    # of 1 GiB, which holds the demo data with room to spare. Changes are written out from the cache
+    # only so fast: a bulk load bigger than it (100,000 products with their ~10 million search index
+    # entries) stalls once the cache is full, so the listing benchmark raises it.
+    embedded_mongodb_cache_size: str | None = Field(default=None, pattern=r"^[1-9][0-9]*[MG]$")
     # A crashed process is restarted after this delay, doubled for each further crash up to the
     # maximum; a process that stayed up RESTART_STABLE_SECONDS starts again from the first delay.
     restart_backoff_initial_seconds: float = Field(default=0.5, gt=0)
@@ -258,6 +263,8 @@ class Stack:
         ]  # fmt: skip
         if self.settings.embedded_mongodb_sync_on_commit:
             command.append("--sync-on-commit")
+        if self.settings.embedded_mongodb_cache_size:
+            command += ["--cache-size", self.settings.embedded_mongodb_cache_size]
         url = f"mongodb://{self.settings.host}:{self.settings.embedded_mongodb_port}"
         with self.lock:
             process = self._spawn(EMBEDDED_DB, command, url, dict(os.environ))

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.catalog.categories.router import router as categories_router
 from services.catalog.collections import COLLECTIONS
 from services.catalog.products.migration import search_terms_lifespan
+from services.catalog.products.ranks import ranks_lifespan
 from services.catalog.products.router import router as products_router
 from services.catalog.settings import CatalogSettings, get_settings
 from shared.app import create_service_app
@@ -20,7 +21,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         title="Catalog service",
         collections=COLLECTIONS,
         routers=[categories_router, products_router],
-        lifespans=[search_terms_lifespan],
+        lifespans=[search_terms_lifespan, ranks_lifespan],
     )
     list_offered_currencies(app, settings.shop_currencies)
     return app

@@ -10,7 +10,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
-from services.catalog.products.windows import ID_SCALE, Segment, ShapeMemory, Start
+from services.catalog.products.ranks import RANKS
+from services.catalog.products.windows import AIM, ID_SCALE, Segment, ShapeMemory, Start
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.money import MAX_AMOUNT
@@ -81,9 +82,14 @@ async def _walk(
             tie_learned.density = None
         start = Start(key, inclusive=False)
     if len(found) < need:
-        learned, sort_wide = SHAPES.get(shape), SHAPES.get((plan.sort,))
-        keys = Segment(spec.field, spec.scale, spec.direction, learned, need - len(found))
-        keys.start, keys.end, keys.first_width = start, plan.end, spec.first_width
+        # Names are walked on the catalog's rank scale once one was scanned (ranks.py); what a shape
+        # learned on one scale means nothing on the other, so each has its own memory.
+        scale, first_width, on = spec.scale, spec.first_width, ""
+        if plan.sort == "name" and (ranked := RANKS.scale_for(equality)) is not None:
+            scale, first_width, on = ranked, AIM * need, "ranked"
+        learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
+        keys = Segment(spec.field, scale, spec.direction, learned, need - len(found))
+        keys.start, keys.end, keys.first_width = start, plan.end, first_width
         # A shape never read starts from what any shape of its sort showed: the densest windows (the
         # narrowest), and the most extreme first key (the first window is open beyond it).
         if learned.density is None:

@@ -1,0 +1,119 @@
+"""The name sort on the catalog's rank scale (services/catalog/products/ranks.py): pages read about a
+page of products however the names cluster, and walks stay exact when the fences are stale.
+
+Read in this process against the stack's database server, in a database of its own, with the demo
+catalog's names (brand, product line, variant: long shared prefixes)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from bson import ObjectId
+from pymongo import AsyncMongoClient
+
+from bench.catalog_data import page_cost, seed
+from devstack.stack import Stack
+from services.catalog.products import ranks
+from services.catalog.products.listing import ListingQuery
+from services.catalog.products.ranks import FENCE_EVERY, NameRanks, RankScale, scan_names
+from services.catalog.products.repository import SHAPES
+from shared.db import Database, MongoClient
+
+PAGE = 20
+PRODUCTS = 800
+
+
+@pytest.fixture(scope="module")
+async def catalog(stack: Stack) -> AsyncIterator[Database]:
+    client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    db = client[f"test_ranks_{secrets.token_hex(4)}"]
+    await seed(db, PRODUCTS)
+    yield db
+    await client.drop_database(db.name)
+    await client.close()
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listings in this test read with whatever ranks it installs, and forget what they learned."""
+    monkeypatch.setattr(ranks, "RANKS", NameRanks())
+    monkeypatch.setattr("services.catalog.products.repository.RANKS", ranks.RANKS)
+    SHAPES.clear()
+
+
+async def install(db: Database) -> NameRanks:
+    scanned = await scan_names(db)
+    ranks.RANKS.everything, ranks.RANKS.by_category = scanned.everything, scanned.by_category
+    return scanned
+
+
+async def walk(db: Database, category: str | None = None) -> tuple[list[str], list[int]]:
+    """Every name of the listing sorted by name, page by page, and the documents each page examined."""
+    names: list[str] = []
+    examined: list[int] = []
+    cursor: str | None = None
+    while True:
+        cost = await page_cost(db, ListingQuery(limit=PAGE, sort="name", cursor=cursor, category=category))
+        names += [product["name_key"] for product in cost.page]
+        examined.append(cost.examined)
+        cursor = cost.next_cursor
+        if cursor is None:
+            return names, examined
+
+
+async def expected(db: Database, category: str | None = None) -> list[str]:
+    match = {"active": True, **({"category": category} if category else {})}
+    docs = await db.products.find(match, {"name_key": 1}).to_list()
+    return [doc["name_key"] for doc in sorted(docs, key=lambda doc: (doc["name_key"], doc["_id"]))]
+
+
+def test_a_rank_scale_places_names_by_the_fences() -> None:
+    scale = RankScale(["apple", "banana", "cherry"], every=10)
+    assert [scale.position(name) for name in ("a", "apple", "apricot", "banana", "zebra")] == [
+        0.0, 0.0, 10.0, 10.0, 30.0,
+    ]  # fmt: skip
+    assert scale.key_at(0.0) == "apple"
+    assert scale.key_at(11.0) == "cherry"  # the fence at or after the position
+    assert scale.key_at(21.0) is None  # past the last fence: the rest of the walk is unbounded
+
+
+async def test_name_pages_read_about_a_page_on_the_rank_scale(catalog: Database, scanned: None) -> None:
+    scale = (await install(catalog)).everything
+    assert scale is not None
+    names, examined = await walk(catalog)
+    assert names == await expected(catalog)
+    assert len(scale.fences) == -(-len(names) // FENCE_EVERY)  # every tenth active name
+    # Each page's windows hold about a page (AIM times what is still needed, to within a fence);
+    # the first page of the walk learns the density, so it may read more.
+    assert max(examined[1:]) <= 3 * (PAGE + 1), examined
+
+
+async def test_stale_fences_cost_speed_never_an_item(catalog: Database, scanned: None) -> None:
+    await install(catalog)
+    before = await expected(catalog)
+    template = await catalog.products.find_one({"active": True})
+    assert template is not None
+    # Products the fences never saw: inside one cluster of names, and past the last fence.
+    stale = [f"{before[len(before) // 2]} extra {n:03d}" for n in range(60)] + [
+        f"zzz late {n}" for n in range(5)
+    ]
+    await catalog.products.insert_many(
+        [
+            {**template, "_id": ObjectId(), "name_key": name, "sku": f"STALE-{n}"}
+            for n, name in enumerate(stale)
+        ]
+    )
+    names, _ = await walk(catalog)
+    assert names == await expected(catalog)
+    assert set(stale) <= set(names)
+
+
+async def test_small_catalogs_and_categories_keep_the_text_scale(catalog: Database, scanned: None) -> None:
+    scanned_ranks = await install(catalog)
+    # About a hundred products per category here: too few to need fences.
+    assert scanned_ranks.by_category == {}
+    assert scanned_ranks.scale_for({"active": True, "category": "snacks"}) is None
+    names, _ = await walk(catalog, "snacks")
+    assert names == await expected(catalog, "snacks")

@@ -28,16 +28,13 @@ BATCH = 500
 async def refresh_search_terms(db: Database) -> int:
     """Give every product stored without prefix entries its current search terms; returns how many."""
     refreshed = 0
-    after = None
-    while batch := await repository.products_by_id(db, after, BATCH):
-        after = batch[-1]["_id"]
-        for product in batch:
-            if is_current(product.get("search_terms", [])):
-                continue
-            fields = (product["name"], product.get("description"), product["sku"], product.get("category"))
-            terms = search_terms(*fields)
-            if terms and await repository.set_search_terms(db, product["_id"], product["version"], terms):
-                refreshed += 1
+    async for product in repository.products_without_prefix_entries(db, BATCH):
+        if is_current(product.get("search_terms", [])):
+            continue
+        fields = (product["name"], product.get("description"), product["sku"], product.get("category"))
+        terms = search_terms(*fields)
+        if terms and await repository.set_search_terms(db, product["_id"], product["version"], terms):
+            refreshed += 1
     if refreshed:
         log_event(logger, "catalog.search_terms_refreshed", products=refreshed)
     return refreshed

@@ -232,7 +232,7 @@ def say(line: str) -> None:
 def restarter(stack: Stack) -> Callable[[], float]:
     """Restart the catalog service; returns once its first scan of the names is over (its metrics
     count the pass), with the seconds that scan took."""
-    job = 'periodic_job_duration_seconds_sum{job="catalog.name_ranks",service="catalog"}'
+    job = 'periodic_job_duration_seconds_sum{job="catalog.ranks",service="catalog"}'
 
     def restart() -> float:
         stack.stop_processes(["catalog"])

@@ -85,10 +85,10 @@ async def _walk(
             tie_learned.density = None
         start = Start(key, inclusive=False)
     if len(found) < need:
-        # Names are walked on the catalog's rank scale once one was scanned (ranks.py); what a shape
-        # learned on one scale means nothing on the other, so each has its own memory.
+        # Names and prices are walked on the catalog's rank scales once one was scanned (ranks.py);
+        # what a shape learned on one scale means nothing on the other, so each has its own memory.
         scale, first_width, on = spec.scale, spec.first_width, ""
-        if plan.sort == "name" and (ranked := RANKS.scale_for(equality)) is not None:
+        if (ranked := RANKS.scale_for(spec.field, equality)) is not None:
             scale, first_width, on = ranked, AIM * need, "ranked"
         learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
         keys = Segment(spec.field, scale, spec.direction, learned, need - len(found))
@@ -131,7 +131,8 @@ async def _read(
     while (window := segment.next_window()) is not None:
         asked = segment.need - segment.found
         # A final window open at both ends (a walk whose guess ran past the scale) bounds nothing.
-        match = {**equality, segment.path: window.bounds} if window.bounds else dict(equality)
+        bounds = _upper_exclusive(window.bounds)
+        match = {**equality, segment.path: bounds} if bounds else dict(equality)
         pipeline: list[Document] = [{"$match": match}]
         if plan.residual:
             # A stage of its own: the embedded server plans only the first $match, and needs it to
@@ -206,3 +207,16 @@ async def set_search_terms(db: Database, product_id: ObjectId, version: int, ter
         {"_id": product_id, "version": version}, {"$set": {"search_terms": terms}}
     )
     return result.modified_count == 1
+
+
+def _upper_exclusive(bounds: Document) -> Document:
+    """An inclusive upper bound (`$lte v`) as an exclusive one of the next value (`$lt v + 1`, or the
+    string after `v`): the same range, which the embedded server reads whole, where its compound
+    index ranges drop the keys equal to an inclusive upper bound on an ascending field followed by
+    others (`price.amount $lte 110000` missed every product at 110000; tests/catalog/products/
+    test_listing.py). Prices are integers and names strings, so the next value is exact."""
+    value = bounds.get("$lte")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return bounds
+    following = value + 1 if isinstance(value, int) else value + "\x00"
+    return {**{op: bound for op, bound in bounds.items() if op != "$lte"}, "$lt": following}

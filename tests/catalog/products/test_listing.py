@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.builders import make_category, make_product
 
@@ -66,6 +67,30 @@ async def test_filters(gateway: httpx.AsyncClient, admin: dict[str, str]) -> Non
     assert await ids("min_price=200&max_price=600") == {mid["id"]}
     assert await ids("currency=USD") == {dollars["id"]}
     assert await ids("min_price=200&currency=BDT") == {mid["id"]}
+
+
+@pytest.mark.parametrize("sort", ["price_asc", "price_desc", "newest", "name"])
+async def test_a_price_range_includes_both_of_its_ends(
+    gateway: httpx.AsyncClient, admin: dict[str, str], sort: str
+) -> None:
+    """Under a price sort the range bounds the index walk itself; the embedded server's index ranges
+    once dropped the products priced exactly at an inclusive upper bound."""
+    category = await make_category(gateway, admin)
+    made: dict[int, list[str]] = {300: [], 500: [], 700: []}
+    for amount, same_price in made.items():
+        for _ in range(2):
+            price = {"amount": amount, "currency": "BDT"}
+            same_price.append((await make_product(gateway, admin, category=category, price=price))["id"])
+
+    async def ids(extra: str) -> set[str]:
+        page = await gateway.get(f"/api/v1/products?category={category}&sort={sort}&{extra}")
+        assert page.status_code == 200, page.text
+        return {item["id"] for item in page.json()["items"]}
+
+    assert await ids("min_price=500&max_price=500") == set(made[500])
+    assert await ids("min_price=300&max_price=500") == {*made[300], *made[500]}
+    assert await ids("max_price=700") == {*made[300], *made[500], *made[700]}
+    assert await ids("min_price=700") == set(made[700])
 
 
 async def test_search_matches_words_prefixes_and_folds_accents(

@@ -16,9 +16,10 @@ from pymongo import AsyncMongoClient
 from bench.catalog_data import page_cost, seed
 from devstack.stack import Stack
 from services.catalog.products import ranks
-from services.catalog.products.listing import ListingQuery
-from services.catalog.products.ranks import FENCE_EVERY, NameRanks, RankScale, scan_names
+from services.catalog.products.listing import SORTS, ListingQuery
+from services.catalog.products.ranks import FENCE_EVERY, CatalogRanks, RankScale, scan_catalog
 from services.catalog.products.repository import SHAPES
+from services.catalog.products.schemas import Sort
 from shared.db import Database, MongoClient
 
 PAGE = 20
@@ -38,35 +39,37 @@ async def catalog(stack: Stack) -> AsyncIterator[Database]:
 @pytest.fixture
 def scanned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Listings in this test read with whatever ranks it installs, and forget what they learned."""
-    monkeypatch.setattr(ranks, "RANKS", NameRanks())
+    monkeypatch.setattr(ranks, "RANKS", CatalogRanks())
     monkeypatch.setattr("services.catalog.products.repository.RANKS", ranks.RANKS)
     SHAPES.clear()
 
 
-async def install(db: Database) -> NameRanks:
-    scanned = await scan_names(db)
-    ranks.RANKS.everything, ranks.RANKS.by_category = scanned.everything, scanned.by_category
+async def install(db: Database) -> CatalogRanks:
+    scanned = await scan_catalog(db)
+    ranks.RANKS.scales = scanned.scales
     return scanned
 
 
-async def walk(db: Database, category: str | None = None) -> tuple[list[str], list[int]]:
-    """Every name of the listing sorted by name, page by page, and the documents each page examined."""
-    names: list[str] = []
+async def walk(db: Database, category: str | None = None, sort: Sort = "name") -> tuple[list[str], list[int]]:
+    """Every id of the listing, page by page, and the documents each page examined."""
+    ids: list[str] = []
     examined: list[int] = []
     cursor: str | None = None
     while True:
-        cost = await page_cost(db, ListingQuery(limit=PAGE, sort="name", cursor=cursor, category=category))
-        names += [product["name_key"] for product in cost.page]
+        cost = await page_cost(db, ListingQuery(limit=PAGE, sort=sort, cursor=cursor, category=category))
+        ids += [str(product["_id"]) for product in cost.page]
         examined.append(cost.examined)
         cursor = cost.next_cursor
         if cursor is None:
-            return names, examined
+            return ids, examined
 
 
-async def expected(db: Database, category: str | None = None) -> list[str]:
+async def expected(db: Database, category: str | None = None, sort: Sort = "name") -> list[str]:
+    """The listing's ids as the database sorts them (sort key, then `_id`, in the sort's direction)."""
+    spec = SORTS[sort]
     match = {"active": True, **({"category": category} if category else {})}
-    docs = await db.products.find(match, {"name_key": 1}).to_list()
-    return [doc["name_key"] for doc in sorted(docs, key=lambda doc: (doc["name_key"], doc["_id"]))]
+    docs = await db.products.find(match, {"_id": 1}).sort(spec.mongo_sort()).to_list()
+    return [str(doc["_id"]) for doc in docs]
 
 
 def test_a_rank_scale_places_names_by_the_fences() -> None:
@@ -80,40 +83,51 @@ def test_a_rank_scale_places_names_by_the_fences() -> None:
 
 
 async def test_name_pages_read_about_a_page_on_the_rank_scale(catalog: Database, scanned: None) -> None:
-    scale = (await install(catalog)).everything
+    scale = (await install(catalog)).scale_for("name_key", {"active": True})
     assert scale is not None
-    names, examined = await walk(catalog)
-    assert names == await expected(catalog)
-    assert len(scale.fences) == -(-len(names) // FENCE_EVERY)  # every tenth active name
+    ids, examined = await walk(catalog)
+    assert ids == await expected(catalog)
+    assert len(scale.fences) == -(-len(ids) // FENCE_EVERY)  # every tenth active name
     # Each page's windows hold about a page (AIM times what is still needed, to within a fence);
     # the first page of the walk learns the density, so it may read more.
     assert max(examined[1:]) <= 3 * (PAGE + 1), examined
 
 
+@pytest.mark.parametrize("sort", ["price_asc", "price_desc"])
+async def test_price_pages_read_about_a_page_on_the_rank_scale(
+    catalog: Database, scanned: None, sort: Sort
+) -> None:
+    scale = (await install(catalog)).scale_for("price.amount", {"active": True})
+    assert scale is not None
+    ids, examined = await walk(catalog, sort=sort)
+    assert ids == await expected(catalog, sort=sort)
+    # Prices gather at round amounts, and a window cannot split products of one price: a page reads
+    # about a page plus the largest group of equal prices (on the logarithmic scale: up to 357).
+    assert max(examined[1:]) <= 5 * (PAGE + 1), examined
+
+
 async def test_stale_fences_cost_speed_never_an_item(catalog: Database, scanned: None) -> None:
     await install(catalog)
-    before = await expected(catalog)
+    names = sorted(await catalog.products.distinct("name_key", {"active": True}))
     template = await catalog.products.find_one({"active": True})
     assert template is not None
     # Products the fences never saw: inside one cluster of names, and past the last fence.
-    stale = [f"{before[len(before) // 2]} extra {n:03d}" for n in range(60)] + [
-        f"zzz late {n}" for n in range(5)
+    middle = names[len(names) // 2]
+    stale = [f"{middle} extra {n:03d}" for n in range(60)] + [f"zzz late {n}" for n in range(5)]
+    added = [
+        {**template, "_id": ObjectId(), "name_key": name, "sku": f"STALE-{n}"} for n, name in enumerate(stale)
     ]
-    await catalog.products.insert_many(
-        [
-            {**template, "_id": ObjectId(), "name_key": name, "sku": f"STALE-{n}"}
-            for n, name in enumerate(stale)
-        ]
-    )
-    names, _ = await walk(catalog)
-    assert names == await expected(catalog)
-    assert set(stale) <= set(names)
+    await catalog.products.insert_many(added)
+    for sort in ("name", "price_asc"):
+        ids, _ = await walk(catalog, sort=sort)
+        assert ids == await expected(catalog, sort=sort)
+        assert {str(product["_id"]) for product in added} <= set(ids)
 
 
 async def test_small_catalogs_and_categories_keep_the_text_scale(catalog: Database, scanned: None) -> None:
     scanned_ranks = await install(catalog)
     # About a hundred products per category here: too few to need fences.
-    assert scanned_ranks.by_category == {}
-    assert scanned_ranks.scale_for({"active": True, "category": "snacks"}) is None
-    names, _ = await walk(catalog, "snacks")
-    assert names == await expected(catalog, "snacks")
+    assert {category for _, category in scanned_ranks.scales} == {None}
+    assert scanned_ranks.scale_for("name_key", {"active": True, "category": "snacks"}) is None
+    ids, _ = await walk(catalog, "snacks")
+    assert ids == await expected(catalog, "snacks")

@@ -91,7 +91,10 @@ async def drive_shop_and_back_up(
             late.append(await shop.adjust())
 
     async def backup() -> BackupResult:
-        await shop.wait_for("checkout", SHOPPERS * ROUNDS // 3)
+        # A barrier on every kind the restored copy is checked for, not only on checkouts: the
+        # backup once opened before any cancel had been acknowledged.
+        for kind, count in (("checkout", SHOPPERS * ROUNDS // 3), ("payment", 1), ("cancel", 1)):
+            await shop.wait_for(kind, count)
         async with connected(url) as client:
             return await take_backup(client, url, database, root, before_collection=mid_backup)
 

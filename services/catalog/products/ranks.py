@@ -39,9 +39,6 @@ from shared.periodic import Periodic, running
 FENCE_EVERY = 10  # a fence every this many products: a page's window is read to within this many
 MIN_PRODUCTS = 200  # below this, keys are few enough for the sort's own scale
 SCAN_BATCH = 2000  # products per read of the scan
-# The sort keys walked on rank scales: their values cluster (names by brand and product line,
-# prices at round amounts), where dates spread evenly enough for their own scale.
-RANKED_KEYS = ("name_key", "price.amount")
 
 
 class RankScale:
@@ -89,6 +86,8 @@ async def scan_catalog(db: Database) -> CatalogRanks:
     scanned = 0
     async for product in cursor:
         category = product.get("category")
+        # Names and prices cluster (by brand and product line, at round amounts); dates spread
+        # evenly enough for their own scale.
         for key, value in (("name_key", product.get("name_key")), ("price.amount", _amount(product))):
             if value is not None:
                 keys[(key, None)].append(value)

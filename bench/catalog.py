@@ -185,9 +185,9 @@ async def measure(
 ) -> dict[str, ShapeFigures]:
     seconds = await seed(db, products)
     say(f"stored {products:,} products in {seconds:.1f}s")
-    # The catalog scans the names for its rank scale at start and then every ten minutes: started
-    # again, it reads this catalog's names before the first page is measured.
-    say(f"catalog restarted, its names scanned in {await asyncio.to_thread(restart_catalog):.1f}s")
+    # The catalog scans names and prices for its rank scales at start and then every ten minutes:
+    # started again, it reads this catalog's before the first page is measured.
+    say(f"catalog restarted, its names and prices scanned in {await asyncio.to_thread(restart_catalog):.1f}s")
     await refresh_ranks(db)  # and so does this process, which reads pages to explain them
     figures: dict[str, ShapeFigures] = {}
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
@@ -230,8 +230,8 @@ def say(line: str) -> None:
 
 
 def restarter(stack: Stack) -> Callable[[], float]:
-    """Restart the catalog service; returns once its first scan of the names is over (its metrics
-    count the pass), with the seconds that scan took."""
+    """Restart the catalog service; returns once its first scan for the rank scales is over (its
+    metrics count the pass), with the seconds that scan took."""
     job = 'periodic_job_duration_seconds_sum{job="catalog.ranks",service="catalog"}'
 
     def restart() -> float:
@@ -240,8 +240,9 @@ def restarter(stack: Stack) -> Callable[[], float]:
         while True:
             metrics = httpx.get(f"{stack.url_of('catalog')}/metrics").text
             for line in metrics.splitlines():
-                if line.startswith(job) and float(line.split()[-1]) > 0:
-                    return float(line.split()[-1])
+                seconds = float(line.split()[-1]) if line.startswith(job) else 0.0
+                if seconds > 0:
+                    return seconds
             time.sleep(0.5)
 
     return restart

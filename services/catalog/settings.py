@@ -18,8 +18,9 @@ class CatalogSettings(CommonSettings):
     # is refused (422 currency-not-offered): each one needs a provider that takes it (see
     # shared/currencies.py for who takes what), so the shop names the few it sells in.
     shop_currencies: CurrencyCodes = Field(default_factory=lambda: ["BDT", "USD", "EUR"])
-    # How often each replica rescans the active products' names for the name sort's rank scale
-    # (products/ranks.py: one pass over the catalog; stale fences cost a page's speed, never an item).
+    # How often each replica rescans the active products' names and prices for the rank scales of
+    # the name and price sorts (products/ranks.py: one pass over the catalog; stale fences cost a
+    # page's speed, never an item).
     catalog_ranks_refresh_seconds: float = Field(default=600.0, gt=0)
 
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.catalog.products import repository
-from services.catalog.products.search import is_current, search_terms
+from services.catalog.products.search import search_terms
 from shared.db import Database
 from shared.logging import log_event
 
@@ -29,8 +29,6 @@ async def refresh_search_terms(db: Database) -> int:
     """Give every product stored without prefix entries its current search terms; returns how many."""
     refreshed = 0
     async for product in repository.products_without_prefix_entries(db, BATCH):
-        if is_current(product.get("search_terms", [])):
-            continue
         fields = (product["name"], product.get("description"), product["sku"], product.get("category"))
         terms = search_terms(*fields)
         if terms and await repository.set_search_terms(db, product["_id"], product["version"], terms):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 
 from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
 from services.catalog.products.ranks import RANKS
-from services.catalog.products.search import PREFIX_MARK
+from services.catalog.products.search import WITHOUT_PREFIX_ENTRIES
 from services.catalog.products.windows import AIM, ID_SCALE, Segment, ShapeMemory, Start
 from shared.clock import utcnow
 from shared.db import Database, Document
@@ -194,8 +193,7 @@ def products_without_prefix_entries(db: Database, batch_size: int) -> AsyncCurso
     them: one pass over the collection in the server's order. (A walk in `_id` order, one range per
     batch, costs the embedded server every remaining product per batch: quadratic.)"""
     fields = {"name": 1, "description": 1, "sku": 1, "category": 1, "search_terms": 1, "version": 1}
-    prefixed = re.compile(re.escape(PREFIX_MARK) + "$")
-    return db.products.find({"search_terms": {"$not": prefixed}}, fields, batch_size=batch_size)
+    return db.products.find({"search_terms": WITHOUT_PREFIX_ENTRIES}, fields, batch_size=batch_size)
 
 
 async def set_search_terms(db: Database, product_id: ObjectId, version: int, terms: list[str]) -> bool:

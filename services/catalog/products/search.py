@@ -58,9 +58,9 @@ def prefix_key(prefix: str) -> str:
     return prefix[:PREFIX_LENGTH] + PREFIX_MARK
 
 
-def is_current(stored: Iterable[str]) -> bool:
-    """Whether stored terms carry prefix entries (products written before they existed do not)."""
-    return any(term.endswith(PREFIX_MARK) for term in stored)
+# The condition on `search_terms` of products stored without prefix entries (written before they
+# existed): no term ends with the mark.
+WITHOUT_PREFIX_ENTRIES = {"$not": re.compile(re.escape(PREFIX_MARK) + "$")}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""The name sort on the catalog's rank scale (services/catalog/products/ranks.py): pages read about a
-page of products however the names cluster, and walks stay exact when the fences are stale.
+"""The name and price sorts on the catalog's rank scales (services/catalog/products/ranks.py): pages
+read about a page of products however the keys cluster, and walks stay exact when the fences are
+stale.
 
 Read in this process against the stack's database server, in a database of its own, with the demo
-catalog's names (brand, product line, variant: long shared prefixes)."""
+catalog's names (brand, product line, variant: long shared prefixes) and prices (round amounts)."""
 
 from __future__ import annotations
 

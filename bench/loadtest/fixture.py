@@ -21,6 +21,7 @@ from shared.db import Database
 SIGN_UP_CONCURRENCY = 4
 HOT_PRODUCTS = 40  # what shoppers put in carts and buy: contended, as popular products are
 HOT_STOCK = 400  # each hot product's starting stock (the admin restocks them meanwhile)
+HOT_CURRENCY = "BDT"
 SEARCH_WORDS = 40
 
 
@@ -34,9 +35,14 @@ async def prepare(
     gateway_url: str, db: Database, products: int, accounts: int, admin: tuple[str, str]
 ) -> Fixture:
     await seed(db, products)
-    stored = await db.products.find({}, {"stock": 1, "category": 1, "name": 1, "active": 1}).to_list()
+    shown = {"stock": 1, "category": 1, "name": 1, "active": 1, "price.currency": 1}
+    stored = await db.products.find({}, shown).to_list()
     active = [product for product in stored if product["active"]]
-    in_stock = [product for product in active if product["stock"] > 0]
+    # One order is in one currency (mixing them is a 422 by design), so the products shoppers buy
+    # together are all priced in the shop's own currency; imported items stay in the browsing mix.
+    in_stock = [
+        product for product in active if product["stock"] > 0 and product["price"]["currency"] == HOT_CURRENCY
+    ]
     hot = [product["_id"] for product in in_stock[:: max(1, len(in_stock) // HOT_PRODUCTS)][:HOT_PRODUCTS]]
     await db.products.update_many({"_id": {"$in": hot}}, {"$set": {"stock": HOT_STOCK}})
     starting = {product["_id"]: product["stock"] for product in stored} | dict.fromkeys(hot, HOT_STOCK)

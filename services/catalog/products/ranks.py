@@ -15,6 +15,11 @@ The fences come from a background scan of the active products (one pass, read SC
 time) at start and every CATALOG_RANKS_REFRESH_SECONDS: for each ranked sort key, one set for the
 whole catalog and one per category.
 
+Fences cannot split products that share one key (prices gather at round amounts: a few hundred
+products at one price at 100,000), so the scan also records each key held by GROUP_MIN products or
+more, a **group**, with the lowest and highest `_id` among them; a walk reads a group as the ties of
+its key, in windows of `_id` (repository.py), instead of in one window of the key.
+
 Fences go stale as products are added, changed or withdrawn: that costs a window's accuracy, never
 an item (a walk goes on until its page is full, and its last window is unbounded; windows.py). A
 listing too small to need them (fewer than MIN_PRODUCTS products) keeps its sort's own scale.
@@ -24,30 +29,71 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import math
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson import ObjectId
 from fastapi import FastAPI
 
+from services.catalog.products.windows import AIM, ID_SCALE, Start
 from shared.db import Database, Document
 from shared.periodic import Periodic, running
 
 FENCE_EVERY = 10  # a fence every this many products: a page's window is read to within this many
 MIN_PRODUCTS = 200  # below this, keys are few enough for the sort's own scale
 SCAN_BATCH = 2000  # products per read of the scan
+GROUP_MIN = 50  # products sharing one key from which they are read in windows of `_id`
+
+
+@dataclass(frozen=True)
+class Group:
+    """A key held by `count` active products, whose `_id`s run from `first_id` to `last_id`."""
+
+    key: Any
+    count: int
+    first_id: ObjectId
+    last_id: ObjectId
+
+    def id_width(self, docs: int) -> float:
+        """The width of an `_id` window that holds about AIM times `docs` of the group."""
+        span = ID_SCALE.position(self.last_id) - ID_SCALE.position(self.first_id)
+        return max(AIM * docs * span / max(self.count - 1, 1), 1.0)
 
 
 class RankScale:
     """Keys by their rank among `fences` (each FENCE_EVERY products apart): a key's position is the
-    rank of the first fence not below it; the key at a position is the fence at or after it."""
+    rank of the first fence not below it; the key at a position is the fence at or after it.
+    `groups` are the keys many products share, in key order."""
 
-    def __init__(self, fences: list[Any], every: int = FENCE_EVERY) -> None:
+    def __init__(
+        self, fences: list[Any], every: int = FENCE_EVERY, groups: list[Group] | None = None
+    ) -> None:
         self.fences = fences
         self.every = every
+        self.groups = groups or []
+        self._group_keys = [group.key for group in self.groups]
+
+    def group(self, key: Any) -> Group | None:
+        index = bisect.bisect_left(self._group_keys, key)
+        found = index < len(self.groups) and self._group_keys[index] == key
+        return self.groups[index] if found else None
+
+    def groups_beyond(self, start: Start | None, end: Start | None, direction: int) -> Iterator[Group]:
+        """The groups a walk from `start` (exclusive or not) to `end` meets, in the walk's order."""
+        if direction == 1:
+            first = 0 if start is None else _cut(self._group_keys, start, after=True)
+            ahead: Iterator[Group] = iter(self.groups[first:])
+        else:
+            last = len(self.groups) if start is None else _cut(self._group_keys, start, after=False)
+            ahead = reversed(self.groups[:last])
+        if end is None:
+            return ahead
+        return itertools.takewhile(lambda group: _within(group.key, end, direction), ahead)
 
     def position(self, key: Any) -> float:
         return float(self.every * bisect.bisect_left(self.fences, key))
@@ -73,15 +119,28 @@ class CatalogRanks:
         return self.scales.get((key, category if isinstance(category, str) else None))
 
 
+def _cut(keys: list[Any], start: Start, *, after: bool) -> int:
+    """Where the keys a walk from `start` may meet begin (upwards, `after`) or end (downwards)."""
+    if after:
+        return (bisect.bisect_left if start.inclusive else bisect.bisect_right)(keys, start.key)
+    return (bisect.bisect_right if start.inclusive else bisect.bisect_left)(keys, start.key)
+
+
+def _within(key: Any, end: Start, direction: int) -> bool:
+    if key == end.key:
+        return end.inclusive
+    return bool(key < end.key) if direction == 1 else bool(key > end.key)
+
+
 # The scales this process reads its listings with; replaced whole by each scan.
 RANKS = CatalogRanks()
 
 
 async def scan_catalog(db: Database) -> CatalogRanks:
-    """Every active product's name key and price, into fences per listing: one pass over the
-    products (in any order: they are sorted here), read SCAN_BATCH at a time."""
-    keys: defaultdict[tuple[str, str | None], list[Any]] = defaultdict(list)
-    fields = {"_id": 0, "name_key": 1, "price.amount": 1, "category": 1}
+    """Every active product's name key and price, into fences and groups per listing: one pass over
+    the products (in any order: they are sorted here), read SCAN_BATCH at a time."""
+    keys: defaultdict[tuple[str, str | None], list[tuple[Any, ObjectId]]] = defaultdict(list)
+    fields = {"_id": 1, "name_key": 1, "price.amount": 1, "category": 1}
     cursor = db.products.find({"active": True}, fields, batch_size=SCAN_BATCH)
     scanned = 0
     async for product in cursor:
@@ -90,9 +149,9 @@ async def scan_catalog(db: Database) -> CatalogRanks:
         # evenly enough for their own scale.
         for key, value in (("name_key", product.get("name_key")), ("price.amount", _amount(product))):
             if value is not None:
-                keys[(key, None)].append(value)
+                keys[(key, None)].append((value, product["_id"]))
                 if isinstance(category, str):
-                    keys[(key, category)].append(value)
+                    keys[(key, category)].append((value, product["_id"]))
         scanned += 1
         if scanned % SCAN_BATCH == 0:
             await asyncio.sleep(0)  # between batches, requests go first
@@ -106,11 +165,18 @@ def _amount(product: Document) -> int | None:
     return amount if isinstance(amount, int) and not isinstance(amount, bool) else None
 
 
-def _fenced(values: list[Any]) -> RankScale | None:
-    if len(values) < MIN_PRODUCTS:
+def _fenced(keyed: list[tuple[Any, ObjectId]]) -> RankScale | None:
+    """The scale of one listing's (key, `_id`) pairs: sorted, every FENCE_EVERY-th key a fence, and
+    each run of GROUP_MIN or more equal keys a group."""
+    if len(keyed) < MIN_PRODUCTS:
         return None
-    values.sort()
-    return RankScale(values[::FENCE_EVERY])
+    keyed.sort()
+    groups = []
+    for key, run in itertools.groupby(keyed, key=lambda pair: pair[0]):
+        ids = [product_id for _, product_id in run]
+        if len(ids) >= GROUP_MIN:
+            groups.append(Group(key, len(ids), ids[0], ids[-1]))
+    return RankScale([key for key, _ in keyed[::FENCE_EVERY]], groups=groups)
 
 
 async def refresh_ranks(db: Database) -> None:

@@ -11,9 +11,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
-from services.catalog.products.ranks import RANKS
+from services.catalog.products.ranks import RANKS, Group
 from services.catalog.products.search import WITHOUT_PREFIX_ENTRIES
-from services.catalog.products.windows import AIM, ID_SCALE, Segment, ShapeMemory, Start
+from services.catalog.products.windows import AIM, ID_SCALE, Learned, Segment, ShapeMemory, Start
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.money import MAX_AMOUNT
@@ -69,45 +69,110 @@ async def read_listing(
 async def _walk(
     db: Database, plan: ListingPlan, equality: Document, need: int, queries: list[Document] | None
 ) -> list[Document]:
-    spec, shape = plan.spec, plan.shape(equality)
+    spec = plan.spec
+    # Names and prices are walked on the catalog's rank scales once one was scanned (ranks.py).
+    ranked = RANKS.scale_for(spec.field, equality)
     found: list[Document] = []
     start = plan.start
     if plan.after is not None:
         key, last_id = plan.after
-        # The rest of the cursor's own sort key: one read while ties are few (most shapes), in
-        # windows of `_id` once a read showed more than a page of them (prices at round amounts).
-        tie_learned = SHAPES.get((*shape, "ties"))
-        ties = Segment("_id", ID_SCALE, spec.direction, tie_learned, need, max_empty=TIE_MAX_EMPTY)
-        ties.start = Start(last_id, inclusive=False)
-        found += await _read(db, plan, {**equality, spec.field: key}, ties, queries)
-        if not found:
-            tie_learned.density = None
+        found += await _read_ties(db, plan, equality, key, last_id, need, queries)
         start = Start(key, inclusive=False)
+    # A key many products share (a group) cannot be split by a window of the key: the walk stops
+    # before it, reads it in windows of `_id`, and goes on after it.
+    for group in ranked.groups_beyond(start, plan.end, spec.direction) if ranked is not None else ():
+        if len(found) >= need:
+            break
+        found += await _walk_keys(
+            db, plan, equality, start, Start(group.key, inclusive=False), need - len(found), queries
+        )
+        if len(found) >= need:
+            break
+        found += await _read_group(db, plan, equality, group, need - len(found), queries)
+        start = Start(group.key, inclusive=False)
     if len(found) < need:
-        # Names and prices are walked on the catalog's rank scales once one was scanned (ranks.py);
-        # what a shape learned on one scale means nothing on the other, so each has its own memory.
-        scale, first_width, on = spec.scale, spec.first_width, ""
-        if (ranked := RANKS.scale_for(spec.field, equality)) is not None:
-            scale, first_width, on = ranked, AIM * need, "ranked"
-        learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
-        keys = Segment(spec.field, scale, spec.direction, learned, need - len(found))
-        keys.start, keys.end, keys.first_width = start, plan.end, first_width
-        # A shape never read starts from what any shape of its sort showed: the densest windows (the
-        # narrowest), and the most extreme first key (the first window is open beyond it).
-        if learned.density is None:
-            learned.density = sort_wide.density
-        keys.origin = learned.origin if learned.origin is not None else sort_wide.origin
-        if keys.origin is None:
-            keys.origin = _origin(spec)
-        walked = await _read(db, plan, equality, keys, queries)
-        if walked and start is None:
-            learned.origin = sort_key(walked[0], spec)
-            if sort_wide.origin is None or _beyond(learned.origin, sort_wide.origin, -spec.direction):
-                sort_wide.origin = learned.origin
-        if learned.density is not None and (sort_wide.density or 0.0) < learned.density:
-            sort_wide.density = learned.density
-        found += walked
+        found += await _walk_keys(db, plan, equality, start, plan.end, need - len(found), queries)
     return found
+
+
+async def _read_ties(
+    db: Database,
+    plan: ListingPlan,
+    equality: Document,
+    key: Any,
+    last_id: ObjectId,
+    need: int,
+    queries: list[Document] | None,
+) -> list[Document]:
+    """The rest of the cursor's own sort key, after `last_id`, in windows of `_id`.
+
+    On a rank scale the scan says which keys many products share: such a key is read in windows
+    sized from its group's span, any other in one read (fewer than a group). Without one, in one
+    read until a read showed more than a page of ties; from then on in windows of what it showed.
+    """
+    spec = plan.spec
+    ranked = RANKS.scale_for(spec.field, equality)
+    learned = Learned() if ranked is not None else SHAPES.get((*plan.shape(equality), "ties"))
+    ties = Segment("_id", ID_SCALE, spec.direction, learned, need, max_empty=TIE_MAX_EMPTY)
+    ties.start = Start(last_id, inclusive=False)
+    if ranked is not None and (group := ranked.group(key)) is not None:
+        ties.first_width = group.id_width(need)
+    found = await _read(db, plan, {**equality, spec.field: key}, ties, queries)
+    if not found:
+        learned.density = None
+    return found
+
+
+async def _walk_keys(
+    db: Database,
+    plan: ListingPlan,
+    equality: Document,
+    start: Start | None,
+    end: Start | None,
+    need: int,
+    queries: list[Document] | None,
+) -> list[Document]:
+    """The listing from `start` to `end` in windows of its sort key, sized from what its shape showed."""
+    spec, shape = plan.spec, plan.shape(equality)
+    # What a shape learned on one scale means nothing on the other, so each has its own memory.
+    scale, first_width, on = spec.scale, spec.first_width, ""
+    if (ranked := RANKS.scale_for(spec.field, equality)) is not None:
+        scale, first_width, on = ranked, AIM * need, "ranked"
+    learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
+    keys = Segment(spec.field, scale, spec.direction, learned, need)
+    keys.start, keys.end, keys.first_width = start, end, first_width
+    # A shape never read starts from what any shape of its sort showed: the densest windows (the
+    # narrowest), and the most extreme first key (the first window is open beyond it).
+    if learned.density is None:
+        learned.density = sort_wide.density
+    keys.origin = learned.origin if learned.origin is not None else sort_wide.origin
+    if keys.origin is None:
+        keys.origin = _origin(spec)
+    walked = await _read(db, plan, equality, keys, queries)
+    if walked and start is None:
+        learned.origin = sort_key(walked[0], spec)
+        if sort_wide.origin is None or _beyond(learned.origin, sort_wide.origin, -spec.direction):
+            sort_wide.origin = learned.origin
+    if learned.density is not None and (sort_wide.density or 0.0) < learned.density:
+        sort_wide.density = learned.density
+    return walked
+
+
+async def _read_group(
+    db: Database,
+    plan: ListingPlan,
+    equality: Document,
+    group: Group,
+    need: int,
+    queries: list[Document] | None,
+) -> list[Document]:
+    """The products of one group in the listing's order, in windows of `_id` sized from its span, the
+    first one open towards the side its newest (or oldest) products may have been added since."""
+    direction = plan.spec.direction
+    ids = Segment("_id", ID_SCALE, direction, Learned(), need, max_empty=TIE_MAX_EMPTY)
+    ids.origin = group.first_id if direction == 1 else group.last_id
+    ids.first_width = group.id_width(need)
+    return await _read(db, plan, {**equality, plan.spec.field: group.key}, ids, queries)
 
 
 def _beyond(key: Any, other: Any, direction: int) -> bool:

@@ -40,6 +40,8 @@ WIDEN = 4.0  # an empty window's successor is this much wider
 GROW = 4.0  # a window that held too few: its successor is at most this much wider
 MAX_EMPTY = 6  # empty windows in a row before the rest is read unbounded
 SHAPES = 4096  # listing shapes whose densities a process remembers
+MAX_STRETCH = 2.0**64  # how far past a window's width its near key may still be read
+BISECT_STEPS = 24  # halvings that find where the scale stops reading a window's near key
 
 
 class Scale(Protocol):
@@ -270,13 +272,27 @@ class Segment:
         return self.first_width
 
     def _bound(self, near: float, width: float, near_key: Any) -> Any | None:
-        """The key `width` beyond `near`, made strictly beyond the near key (rounding can stall it)."""
-        for _ in range(64):
-            key = self.scale.key_at(near + self.direction * width)
-            if key is None or _beyond(key, near_key, self.direction):
-                return key
-            width *= 2
-        return None
+        """The key `width` beyond `near`, made strictly beyond the near key: where the scale still
+        reads the near key there (rounding, or on a rank scale many products at that key), `width`
+        beyond the point where it stops reading it."""
+        key = self.scale.key_at(near + self.direction * width)
+        if key is None or _beyond(key, near_key, self.direction):
+            return key
+        low, high = width, 2 * width  # the near key is read at `low`; find a `high` where it is not
+        while not self._passes(near + self.direction * high, near_key):
+            low, high = high, 2 * high
+            if high > MAX_STRETCH * width:
+                return None
+        for _ in range(BISECT_STEPS):  # then narrow down where it stops being read
+            middle = (low + high) / 2
+            low, high = (
+                (low, middle) if self._passes(near + self.direction * middle, near_key) else (middle, high)
+            )
+        return self.scale.key_at(near + self.direction * (high + width))
+
+    def _passes(self, position: float, near_key: Any) -> bool:
+        key = self.scale.key_at(position)
+        return key is None or _beyond(key, near_key, self.direction)
 
     def _near_bounds(self) -> Document:
         if self.start is None:
@@ -286,7 +302,8 @@ class Segment:
     def _beyond_end(self, key: Any) -> bool:
         if self.end is None:
             return False
-        return _beyond(key, self.end.key, self.direction) or (key == self.end.key and self.end.inclusive)
+        # A bound at the end itself is the end: the last window takes the end's own bound.
+        return _beyond(key, self.end.key, self.direction) or key == self.end.key
 
     def _op(self, *, far: bool, inclusive: bool) -> str:
         upward = (self.direction == 1) != far  # the near side of an ascending walk is a lower bound

@@ -8,6 +8,7 @@ catalog's names (brand, product line, variant: long shared prefixes) and prices 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,13 +19,22 @@ from bench.catalog_data import page_cost, seed
 from devstack.stack import Stack
 from services.catalog.products import ranks
 from services.catalog.products.listing import SORTS, ListingQuery
-from services.catalog.products.ranks import FENCE_EVERY, CatalogRanks, RankScale, scan_catalog
+from services.catalog.products.ranks import (
+    FENCE_EVERY,
+    GROUP_MIN,
+    CatalogRanks,
+    Group,
+    RankScale,
+    scan_catalog,
+)
 from services.catalog.products.repository import SHAPES
 from services.catalog.products.schemas import Sort
+from services.catalog.products.windows import Start
 from shared.db import Database, MongoClient
 
 PAGE = 20
 PRODUCTS = 500
+GROUPED = "bulk"  # the category of the products one test adds at one price (kept out of the others')
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +94,23 @@ def test_a_rank_scale_places_names_by_the_fences() -> None:
     assert scale.key_at(21.0) is None  # past the last fence: the rest of the walk is unbounded
 
 
+def test_a_walk_meets_the_groups_between_its_start_and_its_end_in_its_order() -> None:
+    groups = [Group(price, GROUP_MIN, ObjectId(), ObjectId()) for price in (100, 200, 300)]
+    scale = RankScale([100, 200, 300], groups=groups)
+
+    def met(start: Start | None, end: Start | None, direction: int) -> list[int]:
+        return [group.key for group in scale.groups_beyond(start, end, direction)]
+
+    assert met(None, None, 1) == [100, 200, 300]
+    assert met(None, None, -1) == [300, 200, 100]
+    assert met(Start(100, inclusive=False), None, 1) == [200, 300]
+    assert met(Start(100, inclusive=True), Start(300, inclusive=False), 1) == [100, 200]
+    assert met(Start(300, inclusive=False), Start(100, inclusive=True), -1) == [200, 100]
+    assert met(Start(250, inclusive=True), Start(150, inclusive=False), -1) == [200]
+    assert scale.group(200) == groups[1]
+    assert scale.group(250) is None
+
+
 async def test_name_pages_read_about_a_page_on_the_rank_scale(catalog: Database, scanned: None) -> None:
     scale = (await install(catalog)).scale_for("name_key", {"active": True})
     assert scale is not None
@@ -109,10 +136,38 @@ async def test_price_pages_read_about_a_page_on_the_rank_scale(
     assert max(examined[1:]) <= 5 * (PAGE + 1), examined
 
 
+async def test_a_price_many_products_share_is_read_in_windows_of_id(catalog: Database, scanned: None) -> None:
+    template = await catalog.products.find_one({"active": True})
+    assert template is not None
+    price = {**template["price"], "amount": 77_700}
+    # Added over a year, as a shop adds products (ids made in one second cannot be told apart by a
+    # window of `_id`: the scale reads them as floating-point numbers).
+    added = [int(time.time()) - day * 86_400 for day in range(150)]
+    group = [
+        {**template, "_id": _id_at(second), "price": price, "sku": f"GROUP-{n}", "category": GROUPED}
+        for n, second in enumerate(added)
+    ]
+    await catalog.products.insert_many(group)
+    scale = (await install(catalog)).scale_for("price.amount", {"active": True})
+    assert scale is not None
+    assert (counted := scale.group(77_700)) is not None
+    assert counted.count >= 150
+    for sort in ("price_asc", "price_desc"):
+        ids, examined = await walk(catalog, sort=sort)
+        assert ids == await expected(catalog, sort=sort)
+        # A window of prices would read the whole group for the page that meets it (150 or more); what
+        # remains is a page plus prices shared by fewer than GROUP_MIN, as in the test above.
+        assert max(examined[1:]) <= 5 * (PAGE + 1), (sort, examined)
+
+
+def _id_at(second: int) -> ObjectId:
+    return ObjectId(second.to_bytes(4, "big") + secrets.token_bytes(8))
+
+
 async def test_stale_fences_cost_speed_never_an_item(catalog: Database, scanned: None) -> None:
     await install(catalog)
     names = sorted(await catalog.products.distinct("name_key", {"active": True}))
-    template = await catalog.products.find_one({"active": True})
+    template = await catalog.products.find_one({"active": True, "category": {"$ne": GROUPED}})
     assert template is not None
     # Products the fences never saw: inside one cluster of names, and past the last fence.
     middle = names[len(names) // 2]

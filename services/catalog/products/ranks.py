@@ -47,7 +47,14 @@ from shared.periodic import Periodic, running
 FENCE_EVERY = 10  # a fence every this many products: a page's window is read to within this many
 MIN_PRODUCTS = 200  # below this, keys are few enough for the sort's own scale
 SCAN_BATCH = 2000  # products per read of the scan
-GROUP_MIN = 50  # products sharing one key from which they are read in windows of `_id`
+# Products sharing one key from which they are read in windows of `_id`: about a page. (At 50, a
+# window's far bound could land on a key held by 45 products, leave them out, and the window after
+# it, four times wider, take in two such keys: 100 documents for a page.)
+GROUP_MIN = 2 * FENCE_EVERY
+# How much wider than an empty window the next one is. A window on a rank scale comes back empty
+# when its far bound is the key of a few products just beyond it (the bound is exclusive), not
+# because keys are sparse there; four times wider then took in several such keys (95 documents).
+RANK_WIDEN = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,10 @@ class Group:
     count: int
     first_id: ObjectId
     last_id: ObjectId
+
+    def last_in(self, direction: int) -> ObjectId:
+        """The last `_id` of the group in a walk's direction (1 ascending, -1 descending)."""
+        return self.last_id if direction == 1 else self.first_id
 
     def id_width(self, docs: int) -> float:
         """The width of an `_id` window that holds about AIM times `docs` of the group."""

@@ -11,9 +11,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
-from services.catalog.products.ranks import RANKS, Group
+from services.catalog.products.ranks import RANK_WIDEN, RANKS, Group
 from services.catalog.products.search import WITHOUT_PREFIX_ENTRIES
-from services.catalog.products.windows import AIM, ID_SCALE, Learned, Segment, ShapeMemory, Start
+from services.catalog.products.windows import AIM, ID_SCALE, WIDEN, Learned, Segment, ShapeMemory, Start
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.money import MAX_AMOUNT
@@ -116,7 +116,7 @@ async def _read_ties(
     ties = Segment("_id", ID_SCALE, spec.direction, learned, need, max_empty=TIE_MAX_EMPTY)
     ties.start = Start(last_id, inclusive=False)
     if ranked is not None and (group := ranked.group(key)) is not None:
-        ties.first_width = group.id_width(need)
+        ties.first_width, ties.last = group.id_width(need), group.last_in(spec.direction)
     found = await _read(db, plan, {**equality, spec.field: key}, ties, queries)
     if not found:
         learned.density = None
@@ -135,11 +135,11 @@ async def _walk_keys(
     """The listing from `start` to `end` in windows of its sort key, sized from what its shape showed."""
     spec, shape = plan.spec, plan.shape(equality)
     # What a shape learned on one scale means nothing on the other, so each has its own memory.
-    scale, first_width, on = spec.scale, spec.first_width, ""
+    scale, first_width, widen, on = spec.scale, spec.first_width, WIDEN, ""
     if (ranked := RANKS.scale_for(spec.field, equality)) is not None:
-        scale, first_width, on = ranked, AIM * need, "ranked"
+        scale, first_width, widen, on = ranked, AIM * need, RANK_WIDEN, "ranked"
     learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
-    keys = Segment(spec.field, scale, spec.direction, learned, need)
+    keys = Segment(spec.field, scale, spec.direction, learned, need, widen=widen)
     keys.start, keys.end, keys.first_width = start, end, first_width
     # A shape never read starts from what any shape of its sort showed: the densest windows (the
     # narrowest), and the most extreme first key (the first window is open beyond it).
@@ -170,7 +170,9 @@ async def _read_group(
     first one open towards the side its newest (or oldest) products may have been added since."""
     direction = plan.spec.direction
     ids = Segment("_id", ID_SCALE, direction, Learned(), need, max_empty=TIE_MAX_EMPTY)
-    ids.origin = group.first_id if direction == 1 else group.last_id
+    ids.origin, ids.last = (
+        (group.first_id, group.last_id) if direction == 1 else (group.last_id, group.first_id)
+    )
     ids.first_width = group.id_width(need)
     return await _read(db, plan, {**equality, plan.spec.field: group.key}, ids, queries)
 

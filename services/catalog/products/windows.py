@@ -202,6 +202,8 @@ class Segment:
     end: Start | None = None  # the far limit of the walk (a price range), inclusive or not
     first_width: float | None = None  # without any learned density (None: one unbounded read)
     max_empty: int = MAX_EMPTY
+    last: Any = None  # the last key known to be there: what lies beyond it is read in one window
+    widen: float = WIDEN  # an empty window's successor is this much wider
     found: int = 0
     _width: float | None = field(default=None, init=False)
     _empty: int = field(default=0, init=False)
@@ -217,7 +219,10 @@ class Segment:
         near_key = self.start.key if self.start is not None else self.origin
         near = self.scale.position(near_key) if near_key is not None else None
         bound = None
-        if width is not None and near is not None and self._empty < self.max_empty:
+        past_last = (
+            self.last is not None and near_key is not None and _beyond(near_key, self.last, self.direction)
+        )
+        if width is not None and near is not None and self._empty < self.max_empty and not past_last:
             bound = self._bound(near, width, near_key)
         bounds = self._near_bounds()
         if bound is not None and not self._beyond_end(bound):
@@ -237,7 +242,7 @@ class Segment:
         self.start = Start(window.bounds[self._op(far=True, inclusive=False)], inclusive=True)
         if not docs:
             self._empty += 1
-            self._width = (window.width or 0.0) * WIDEN
+            self._width = (window.width or 0.0) * self.widen
             return
         self._empty = 0
         # Extrapolated from what it held, but at most GROW times wider: density changes along a key

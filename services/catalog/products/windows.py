@@ -40,7 +40,7 @@ WIDEN = 4.0  # an empty window's successor is this much wider
 GROW = 4.0  # a window that held too few: its successor is at most this much wider
 MAX_EMPTY = 6  # empty windows in a row before the rest is read unbounded
 SHAPES = 4096  # listing shapes whose densities a process remembers
-MAX_STRETCH = 2.0**64  # how far past a window's width its near key may still be read
+MAX_DOUBLINGS = 64  # how often a window's width may double before its near key is passed
 BISECT_STEPS = 24  # halvings that find where the scale stops reading a window's near key
 
 
@@ -284,10 +284,12 @@ class Segment:
         if key is None or _beyond(key, near_key, self.direction):
             return key
         low, high = width, 2 * width  # the near key is read at `low`; find a `high` where it is not
-        while not self._passes(near + self.direction * high, near_key):
+        for _ in range(MAX_DOUBLINGS):
+            if self._passes(near + self.direction * high, near_key):
+                break
             low, high = high, 2 * high
-            if high > MAX_STRETCH * width:
-                return None
+        else:
+            return None
         for _ in range(BISECT_STEPS):  # then narrow down where it stops being read
             middle = (low + high) / 2
             low, high = (

@@ -29,7 +29,7 @@ from services.catalog.products.ranks import (
 )
 from services.catalog.products.repository import SHAPES
 from services.catalog.products.schemas import Sort
-from services.catalog.products.windows import Start
+from services.catalog.products.windows import Learned, Segment, Start
 from shared.db import Database, MongoClient
 
 PAGE = 20
@@ -109,6 +109,18 @@ def test_a_walk_meets_the_groups_between_its_start_and_its_end_in_its_order() ->
     assert met(Start(250, inclusive=True), Start(150, inclusive=False), -1) == [200]
     assert scale.group(200) == groups[1]
     assert scale.group(250) is None
+
+
+def test_a_window_from_a_key_many_fences_hold_goes_its_width_past_them() -> None:
+    # 150 products at 200 (fences 1-15), then a fence every 100: a window of 30 products from 200
+    # ends three fences past the run (doubling its width from 200 ran off the end: one read of all).
+    scale = RankScale([100] + [200] * 15 + list(range(300, 1000, 100)))
+    segment = Segment("price.amount", scale, 1, Learned(), need=20)
+    segment.start, segment.first_width = Start(200, inclusive=False), 30.0
+    window = segment.next_window()
+    assert window is not None
+    assert window.bounds == {"$gt": 200, "$lt": 600}
+    assert not window.final
 
 
 async def test_name_pages_read_about_a_page_on_the_rank_scale(catalog: Database, scanned: None) -> None:

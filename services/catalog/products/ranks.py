@@ -40,7 +40,7 @@ from typing import Any
 from bson import ObjectId
 from fastapi import FastAPI
 
-from services.catalog.products.windows import AIM, ID_SCALE, Start
+from services.catalog.products.windows import AIM, ID_SCALE, Start, beyond
 from shared.db import Database, Document
 from shared.periodic import Periodic, running
 
@@ -138,9 +138,7 @@ def _cut(keys: list[Any], start: Start, *, after: bool) -> int:
 
 
 def _within(key: Any, end: Start, direction: int) -> bool:
-    if key == end.key:
-        return end.inclusive
-    return bool(key < end.key) if direction == 1 else bool(key > end.key)
+    return beyond(end.key, key, direction) or (key == end.key and end.inclusive)
 
 
 # The scales this process reads its listings with; replaced whole by each scan.

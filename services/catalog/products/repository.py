@@ -11,9 +11,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from services.catalog.products.listing import ListingFilter, ListingPlan, SortSpec, sort_key
-from services.catalog.products.ranks import RANK_WIDEN, RANKS, Group
+from services.catalog.products.ranks import RANK_WIDEN, RANKS, Group, RankScale
 from services.catalog.products.search import WITHOUT_PREFIX_ENTRIES
-from services.catalog.products.windows import AIM, ID_SCALE, WIDEN, Learned, Segment, ShapeMemory, Start
+from services.catalog.products.windows import (
+    AIM,
+    ID_SCALE,
+    WIDEN,
+    Learned,
+    Segment,
+    ShapeMemory,
+    Start,
+    beyond,
+)
 from shared.clock import utcnow
 from shared.db import Database, Document
 from shared.money import MAX_AMOUNT
@@ -75,23 +84,21 @@ async def _walk(
     found: list[Document] = []
     start = plan.start
     if plan.after is not None:
-        key, last_id = plan.after
-        found += await _read_ties(db, plan, equality, key, last_id, need, queries)
-        start = Start(key, inclusive=False)
+        found += await _read_ties(db, plan, equality, ranked, plan.after, need, queries)
+        start = Start(plan.after[0], inclusive=False)
     # A key many products share (a group) cannot be split by a window of the key: the walk stops
     # before it, reads it in windows of `_id`, and goes on after it.
     for group in ranked.groups_beyond(start, plan.end, spec.direction) if ranked is not None else ():
         if len(found) >= need:
             break
-        found += await _walk_keys(
-            db, plan, equality, start, Start(group.key, inclusive=False), need - len(found), queries
-        )
+        stretch = (start, Start(group.key, inclusive=False))
+        found += await _walk_keys(db, plan, equality, ranked, stretch, need - len(found), queries)
         if len(found) >= need:
             break
         found += await _read_group(db, plan, equality, group, need - len(found), queries)
         start = Start(group.key, inclusive=False)
     if len(found) < need:
-        found += await _walk_keys(db, plan, equality, start, plan.end, need - len(found), queries)
+        found += await _walk_keys(db, plan, equality, ranked, (start, plan.end), need - len(found), queries)
     return found
 
 
@@ -99,19 +106,18 @@ async def _read_ties(
     db: Database,
     plan: ListingPlan,
     equality: Document,
-    key: Any,
-    last_id: ObjectId,
+    ranked: RankScale | None,
+    after: tuple[Any, ObjectId],
     need: int,
     queries: list[Document] | None,
 ) -> list[Document]:
-    """The rest of the cursor's own sort key, after `last_id`, in windows of `_id`.
+    """The rest of the cursor's own sort key, after its `_id`, in windows of `_id`.
 
     On a rank scale the scan says which keys many products share: such a key is read in windows
     sized from its group's span, any other in one read (fewer than a group). Without one, in one
     read until a read showed more than a page of ties; from then on in windows of what it showed.
     """
-    spec = plan.spec
-    ranked = RANKS.scale_for(spec.field, equality)
+    spec, (key, last_id) = plan.spec, after
     learned = Learned() if ranked is not None else SHAPES.get((*plan.shape(equality), "ties"))
     ties = Segment("_id", ID_SCALE, spec.direction, learned, need, max_empty=TIE_MAX_EMPTY)
     ties.start = Start(last_id, inclusive=False)
@@ -127,16 +133,17 @@ async def _walk_keys(
     db: Database,
     plan: ListingPlan,
     equality: Document,
-    start: Start | None,
-    end: Start | None,
+    ranked: RankScale | None,
+    stretch: tuple[Start | None, Start | None],
     need: int,
     queries: list[Document] | None,
 ) -> list[Document]:
-    """The listing from `start` to `end` in windows of its sort key, sized from what its shape showed."""
-    spec, shape = plan.spec, plan.shape(equality)
+    """The listing over a stretch (from its start to its end) in windows of its sort key, sized from
+    what its shape showed: on the catalog's rank scale where there is one."""
+    spec, shape, (start, end) = plan.spec, plan.shape(equality), stretch
     # What a shape learned on one scale means nothing on the other, so each has its own memory.
     scale, first_width, widen, on = spec.scale, spec.first_width, WIDEN, ""
-    if (ranked := RANKS.scale_for(spec.field, equality)) is not None:
+    if ranked is not None:
         scale, first_width, widen, on = ranked, AIM * need, RANK_WIDEN, "ranked"
     learned, sort_wide = SHAPES.get((*shape, on)), SHAPES.get((plan.sort, on))
     keys = Segment(spec.field, scale, spec.direction, learned, need, widen=widen)
@@ -151,7 +158,7 @@ async def _walk_keys(
     walked = await _read(db, plan, equality, keys, queries)
     if walked and start is None:
         learned.origin = sort_key(walked[0], spec)
-        if sort_wide.origin is None or _beyond(learned.origin, sort_wide.origin, -spec.direction):
+        if sort_wide.origin is None or beyond(learned.origin, sort_wide.origin, -spec.direction):
             sort_wide.origin = learned.origin
     if learned.density is not None and (sort_wide.density or 0.0) < learned.density:
         sort_wide.density = learned.density
@@ -170,15 +177,9 @@ async def _read_group(
     first one open towards the side its newest (or oldest) products may have been added since."""
     direction = plan.spec.direction
     ids = Segment("_id", ID_SCALE, direction, Learned(), need, max_empty=TIE_MAX_EMPTY)
-    ids.origin, ids.last = (
-        (group.first_id, group.last_id) if direction == 1 else (group.last_id, group.first_id)
-    )
+    ids.origin, ids.last = group.last_in(-direction), group.last_in(direction)
     ids.first_width = group.id_width(need)
     return await _read(db, plan, {**equality, plan.spec.field: group.key}, ids, queries)
-
-
-def _beyond(key: Any, other: Any, direction: int) -> bool:
-    return bool(key > other) if direction == 1 else bool(key < other)
 
 
 def _origin(spec: SortSpec) -> Any:

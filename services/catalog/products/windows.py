@@ -220,7 +220,7 @@ class Segment:
         near = self.scale.position(near_key) if near_key is not None else None
         bound = None
         past_last = (
-            self.last is not None and near_key is not None and _beyond(near_key, self.last, self.direction)
+            self.last is not None and near_key is not None and beyond(near_key, self.last, self.direction)
         )
         if width is not None and near is not None and self._empty < self.max_empty and not past_last:
             bound = self._bound(near, width, near_key)
@@ -281,7 +281,7 @@ class Segment:
         reads the near key there (rounding, or on a rank scale many products at that key), `width`
         beyond the point where it stops reading it."""
         key = self.scale.key_at(near + self.direction * width)
-        if key is None or _beyond(key, near_key, self.direction):
+        if key is None or beyond(key, near_key, self.direction):
             return key
         low, high = width, 2 * width  # the near key is read at `low`; find a `high` where it is not
         for _ in range(MAX_DOUBLINGS):
@@ -299,7 +299,7 @@ class Segment:
 
     def _passes(self, position: float, near_key: Any) -> bool:
         key = self.scale.key_at(position)
-        return key is None or _beyond(key, near_key, self.direction)
+        return key is None or beyond(key, near_key, self.direction)
 
     def _near_bounds(self) -> Document:
         if self.start is None:
@@ -310,14 +310,15 @@ class Segment:
         if self.end is None:
             return False
         # A bound at the end itself is the end: the last window takes the end's own bound.
-        return _beyond(key, self.end.key, self.direction) or key == self.end.key
+        return beyond(key, self.end.key, self.direction) or key == self.end.key
 
     def _op(self, *, far: bool, inclusive: bool) -> str:
         upward = (self.direction == 1) != far  # the near side of an ascending walk is a lower bound
         return ("$gt" if upward else "$lt") + ("e" if inclusive else "")
 
 
-def _beyond(key: Any, other: Any, direction: int) -> bool:
+def beyond(key: Any, other: Any, direction: int) -> bool:
+    """Whether `key` comes after `other` in a walk in `direction` (1 ascending, -1 descending)."""
     return bool(key > other) if direction == 1 else bool(key < other)
 
 

@@ -129,10 +129,21 @@ async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# The embedded server closes a connection idle for 300 s. A client kept for the whole session
+# drops pooled connections idle for a minute instead, so a command after a long pause (a session
+# fixture's teardown) does not meet one the server closed (once: dropDatabase, "connection closed").
+IDLE_CONNECTION_MS = 60_000
+
+
+def session_client(url: str) -> AsyncClient:
+    """A database client for a session-scoped fixture."""
+    return AsyncMongoClient(url, tz_aware=True, maxIdleTimeMS=IDLE_CONNECTION_MS)
+
+
 @pytest.fixture(scope="session")
 async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
     """Direct access to the stack's database, for building test data and checking what was stored."""
-    client: AsyncClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    client = session_client(stack.mongodb_url)
     yield client[database_name]
     await client.close()
 

@@ -10,11 +10,12 @@ from decimal import Decimal
 
 import pytest
 from bson import Decimal128, ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from devstack.stack import Stack
 from shared.db import Database
 from shared.db import MongoClient as AsyncClient
+from tests.conftest import session_client
 
 PRODUCTS = 400
 ORDERS = 300
@@ -22,7 +23,7 @@ ORDERS = 300
 
 @pytest.fixture(scope="session")
 async def mongo(stack: Stack) -> AsyncIterator[AsyncClient]:
-    client: AsyncClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    client = session_client(stack.mongodb_url)
     yield client
     await client.close()
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
 from devstack.stack import Stack, free_port
 from services.payment.context import PaymentContext
 from services.payment.providers.stripe import StripeProvider, create
 from shared.db import Database, MongoClient
-from tests.conftest import stack_settings
+from tests.conftest import session_client, stack_settings
 from tests.payment.sandbox import context
 from tests.payment.stripe_support import SECRET_KEY, WEBHOOK_PATH, WEBHOOK_SECRET, Fake, provider_settings
 
@@ -92,7 +91,7 @@ def provider_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 async def mongo_client(stack: Stack) -> AsyncIterator[MongoClient]:
     """A client of the stack's database for payment contexts run in the test process."""
-    client: MongoClient = AsyncMongoClient(stack.mongodb_url, tz_aware=True)
+    client = session_client(stack.mongodb_url)
     yield client
     await client.close()
 
